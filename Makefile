@@ -1,0 +1,25 @@
+# lkl: the Linux kernel as a library, driven from Python.
+#
+#   make setup   install what the build needs (apt + pip)
+#   make build   the kernel library (build/lib/liblkl.a, cached) + package
+#   make test    set-up, then every test
+#   make demo    set-up, then boot a kernel and move data through its stack
+
+PYTHON ?= python3
+export LKL_JOBS ?= $(shell nproc)
+
+.PHONY: setup build lib test demo bench clean
+setup:
+	@bash native/scripts/setup.sh
+
+lib:
+	@$(MAKE) --no-print-directory -C native BUILD=$(CURDIR)/build
+
+build: lib
+
+test: setup build
+	@$(MAKE) --no-print-directory -C tests/native BUILD=$(CURDIR)/build
+	$(PYTHON) -m pytest -q tests
+
+clean:
+	rm -rf build

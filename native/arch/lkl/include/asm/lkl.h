@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Declarations shared by the files of arch/lkl/kernel. */
+#ifndef _ASM_LKL_LKL_H
+#define _ASM_LKL_LKL_H
+
+#include <linux/types.h>
+#include <asm/host_ops.h>
+
+extern struct lkl_host_ops *lkl_ops;
+
+/* cpu.c: the lock that makes one host thread at a time the CPU. */
+void lkl_cpu_take(void);
+bool lkl_cpu_try_take(void);
+void lkl_cpu_release(void);
+bool lkl_cpu_is_shutdown(void);
+void lkl_cpu_shutdown(void);
+int lkl_cpu_init(void);
+void lkl_cpu_cleanup(void);
+/* Post the idle task's wakeup (an IRQ made work for the scheduler). */
+void lkl_idle_kick(void);
+
+/* irq.c */
+bool lkl_irqs_pending(void);
+void lkl_run_pending_irqs(void);
+int lkl_irq_init(void);
+
+/* threads.c */
+void lkl_threads_stop_all(void);
+int lkl_threads_init_boot(lkl_thread_t boot_thread);
+void lkl_threads_cleanup(void);
+
+/* syscalls.c */
+int lkl_syscalls_init(void);
+void lkl_syscalls_cancel_all(void);
+void lkl_init_server(void);
+void lkl_syscalls_cleanup(void);
+long lkl_syscalls_power_off(struct lkl_sem *halt_sem);
+
+/* time.c */
+void lkl_time_stop(void);
+
+/* setup.c */
+void lkl_machine_stop(void);
+void lkl_boot_complete(void);
+int lkl_is_running(void);
+
+/* The public entry points (see native/include/lkl/lkl.h). */
+int lkl_start_kernel(struct lkl_host_ops *ops, const char *cmdline);
+long lkl_sys_halt(void);
+long lkl_syscall(long nr, long *params);
+int lkl_trigger_irq(int irq);
+int lkl_get_free_irq(const char *user);
+void lkl_put_irq(int irq, const char *user);
+
+#endif

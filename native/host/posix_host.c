@@ -1,0 +1,369 @@
+/*
+ * The POSIX host operations: what the kernel port needs from the host
+ * process (native/arch/lkl/include/uapi/asm/host_ops.h), built on
+ * pthreads, POSIX semaphores and the monotonic clock.  This file sees
+ * libc only, never kernel headers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lkl/lkl.h>
+
+#include "iomem.h"
+
+/* -1, or the CPU that every thread created here is pinned to. */
+static int pin_cpu = -1;
+
+int lkl_host_set_pin_cpu(int cpu)
+{
+	if (cpu < -1 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	__atomic_store_n(&pin_cpu, cpu, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void apply_pinning(void)
+{
+	int cpu = __atomic_load_n(&pin_cpu, __ATOMIC_SEQ_CST);
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void host_print(const char *str, int len)
+{
+	ssize_t ret = write(STDERR_FILENO, str, len);
+
+	(void)ret;
+}
+
+static void host_panic(void)
+{
+	fprintf(stderr, "lkl: kernel panic\n");
+	abort();
+}
+
+/* ---- semaphores --------------------------------------------------------- */
+
+struct lkl_sem {
+	sem_t sem;
+};
+
+static struct lkl_sem *host_sem_alloc(int count)
+{
+	struct lkl_sem *s = malloc(sizeof(*s));
+
+	if (s && sem_init(&s->sem, 0, count) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void host_sem_free(struct lkl_sem *s)
+{
+	sem_destroy(&s->sem);
+	free(s);
+}
+
+static void host_sem_up(struct lkl_sem *s)
+{
+	sem_post(&s->sem);
+}
+
+static void host_sem_down(struct lkl_sem *s)
+{
+	while (sem_wait(&s->sem) != 0 && errno == EINTR)
+		;
+}
+
+static int host_sem_trydown(struct lkl_sem *s)
+{
+	return sem_trywait(&s->sem) == 0;
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct thread_start {
+	void (*fn)(void *);
+	void *arg;
+};
+
+/*
+ * thread_exit leaves from deep inside kernel code, which has no unwind
+ * tables, so it jumps back to the thread's first frame instead of
+ * unwinding through pthread_exit.
+ */
+static __thread jmp_buf *exit_point;
+
+static void *thread_trampoline(void *p)
+{
+	struct thread_start start = *(struct thread_start *)p;
+	jmp_buf here;
+
+	free(p);
+	apply_pinning();
+	exit_point = &here;
+	if (!setjmp(here))
+		start.fn(start.arg);
+	return NULL;
+}
+
+static lkl_thread_t host_thread_create(void (*fn)(void *), void *arg)
+{
+	struct thread_start *start = malloc(sizeof(*start));
+	sigset_t all, old;
+	pthread_t thread;
+	int err;
+
+	if (!start)
+		return 0;
+	start->fn = fn;
+	start->arg = arg;
+
+	/* Kernel threads take no host signals: they belong to the application. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&thread, NULL, thread_trampoline, start);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		free(start);
+		return 0;
+	}
+	return (lkl_thread_t)thread;
+}
+
+static void host_thread_exit(void)
+{
+	longjmp(*exit_point, 1);
+}
+
+static int host_thread_join(lkl_thread_t thread)
+{
+	return -pthread_join((pthread_t)thread, NULL);
+}
+
+static lkl_thread_t host_thread_self(void)
+{
+	return (lkl_thread_t)pthread_self();
+}
+
+/* ---- thread-local storage ---------------------------------------------- */
+
+struct lkl_tls_key {
+	pthread_key_t key;
+};
+
+static struct lkl_tls_key *host_tls_alloc(void (*destructor)(void *))
+{
+	struct lkl_tls_key *k = malloc(sizeof(*k));
+
+	if (k && pthread_key_create(&k->key, destructor) != 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+static void host_tls_free(struct lkl_tls_key *k)
+{
+	pthread_key_delete(k->key);
+	free(k);
+}
+
+static int host_tls_set(struct lkl_tls_key *k, void *data)
+{
+	return -pthread_setspecific(k->key, data);
+}
+
+static void *host_tls_get(struct lkl_tls_key *k)
+{
+	return pthread_getspecific(k->key);
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static void *host_mem_alloc(unsigned long size)
+{
+	return malloc(size);
+}
+
+static void host_mem_free(void *p)
+{
+	free(p);
+}
+
+/* Untouched RAM costs nothing: pages become resident as the kernel uses them. */
+static void *host_ram_alloc(unsigned long size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void host_ram_free(void *p, unsigned long size)
+{
+	munmap(p, size);
+}
+
+static unsigned long long host_time(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* ---- timers: one thread per timer, reused for every expiry ------------- */
+
+struct lkl_timer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned long long deadline;	/* 0: not armed */
+	int stop;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void *timer_thread(void *p)
+{
+	struct lkl_timer *t = p;
+
+	apply_pinning();
+	/* Expiries are the kernel's clock: ask for no slack. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		unsigned long long now;
+		struct timespec ts;
+
+		if (!t->deadline) {
+			pthread_cond_wait(&t->cond, &t->lock);
+			continue;
+		}
+		now = host_time();
+		if (now >= t->deadline) {
+			t->deadline = 0;
+			pthread_mutex_unlock(&t->lock);
+			t->fn(t->arg);
+			pthread_mutex_lock(&t->lock);
+			continue;
+		}
+		ts.tv_sec = t->deadline / 1000000000ULL;
+		ts.tv_nsec = t->deadline % 1000000000ULL;
+		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static struct lkl_timer *host_timer_alloc(void (*fn)(void *), void *arg)
+{
+	struct lkl_timer *t = calloc(1, sizeof(*t));
+	pthread_condattr_t attr;
+	sigset_t all, old;
+
+	if (!t)
+		return NULL;
+	t->fn = fn;
+	t->arg = arg;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &attr);
+	pthread_condattr_destroy(&attr);
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t->thread, NULL, timer_thread, t) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return NULL;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return t;
+}
+
+static int host_timer_set_oneshot(struct lkl_timer *t, unsigned long delta)
+{
+	pthread_mutex_lock(&t->lock);
+	t->deadline = host_time() + (delta ? delta : 1);
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+static void host_timer_cancel(struct lkl_timer *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->deadline = 0;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void host_timer_free(struct lkl_timer *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->stop = 1;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const char *lkl_strerror(int err)
+{
+	return strerror(err < 0 ? -err : err);
+}
+
+struct lkl_host_ops lkl_host_ops = {
+	.print = host_print,
+	.panic = host_panic,
+	.sem_alloc = host_sem_alloc,
+	.sem_free = host_sem_free,
+	.sem_up = host_sem_up,
+	.sem_down = host_sem_down,
+	.sem_trydown = host_sem_trydown,
+	.thread_create = host_thread_create,
+	.thread_exit = host_thread_exit,
+	.thread_join = host_thread_join,
+	.thread_self = host_thread_self,
+	.tls_alloc = host_tls_alloc,
+	.tls_free = host_tls_free,
+	.tls_set = host_tls_set,
+	.tls_get = host_tls_get,
+	.mem_alloc = host_mem_alloc,
+	.mem_free = host_mem_free,
+	.ram_alloc = host_ram_alloc,
+	.ram_free = host_ram_free,
+	.time = host_time,
+	.timer_alloc = host_timer_alloc,
+	.timer_set_oneshot = host_timer_set_oneshot,
+	.timer_cancel = host_timer_cancel,
+	.timer_free = host_timer_free,
+	.ioremap = lkl_iomem_map,
+	.iomem_access = lkl_iomem_access,
+};

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what building and testing lkl needs, on a fresh Debian machine.
+set -euo pipefail
+
+need_apt=()
+[ -f /usr/src/linux-source-6.12.tar.xz ] || need_apt+=(linux-source-6.12)
+for tool in gcc make bc bison flex rsync ccache ip ethtool; do
+	command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
+command -v ip >/dev/null || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+	# Tool names that are not package names.
+	pkgs=()
+	for p in "${need_apt[@]}"; do
+		case "$p" in ip) pkgs+=(iproute2) ;; *) pkgs+=("$p") ;; esac
+	done
+	echo "[lkl setup] apt-get install ${pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${pkgs[@]}" libelf-dev >/dev/null
+fi
+echo "[lkl setup] system packages present"
