@@ -39,8 +39,7 @@ version=$(basename "$tarball" .tar.xz)
 key=$( {
 	echo "$version $(stat -c %s "$tarball")"
 	cd "$repo"
-	find native/arch/lkl kernel-config -type f -print0 | sort -z | xargs -0 sha256sum
-	sha256sum native/scripts/build-kernel.sh
+	find native/arch/lkl kernel-config native/scripts -type f -print0 | sort -z | xargs -0 sha256sum
 	gcc --version | head -1
 } | sha256sum | cut -c1-16)
 product="$cache/out/$key"
@@ -115,10 +114,11 @@ else
 
 	stage "exporting the kernel's uapi headers"
 	"${kmake[@]}" -s headers_install INSTALL_HDR_PATH="$tmp/uapi"
+	python3 "$here/export-headers.py" "$tmp/uapi/include" "$src" "$tmp/include"
 	rm -rf "$product" && mv "$tmp" "$product"
 fi
 
 mkdir -p "$outdir"
 cp "$product/lkl.o" "$outdir/lkl.o"
-rm -rf "$outdir/uapi" && cp -r "$product/uapi" "$outdir/uapi"
+rm -rf "$outdir/include" && cp -r "$product/include" "$outdir/include"
 stage "kernel object: $outdir/lkl.o"

@@ -51,6 +51,14 @@ int lkl_get_free_irq(const char *user);
 void lkl_put_irq(int irq, const char *user);
 int lkl_trigger_irq(int irq);
 
+/*
+ * Attach a virtio-mmio device after boot: its registers are the host
+ * iomem region at base (a cookie from the host's iomem registry), its
+ * interrupt irq (from lkl_get_free_irq).  The kernel's virtio driver
+ * probes it before this returns; 0 or -errno.
+ */
+long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
+
 /* The text of an errno (positive or negative). */
 const char *lkl_strerror(int err);
 

@@ -21,6 +21,7 @@
 #include <linux/reboot.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
+#include <linux/init_syscalls.h>
 #include <asm/setup.h>
 #include <asm/lkl.h>
 
@@ -138,6 +139,13 @@ static int __init create_init(void)
 	struct file *file;
 	loff_t pos = 0;
 	ssize_t n;
+
+	/* What every user reaches for first: counters and knobs. */
+	init_mkdir("/proc", 0555);
+	init_mount("proc", "/proc", "proc", 0, NULL);
+	init_mkdir("/sys", 0555);
+	init_mount("sysfs", "/sys", "sysfs", 0, NULL);
+	init_mkdir("/tmp", 01777);
 
 	register_binfmt(&init_format);
 	file = filp_open("/init", O_CREAT | O_WRONLY | O_TRUNC, 0700);

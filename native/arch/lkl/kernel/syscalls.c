@@ -16,6 +16,8 @@
 #include <linux/task_work.h>
 #include <linux/reboot.h>
 #include <linux/resume_user_mode.h>
+#include <linux/platform_device.h>
+#include <linux/ioport.h>
 #include <asm/unistd.h>
 #include <asm/lkl.h>
 
@@ -116,13 +118,37 @@ static bool restricted(long nr)
 	return false;
 }
 
+/*
+ * Requests that are not syscalls but must run in process context, on
+ * the caller's shadow: numbered after the last syscall.
+ */
+#define LKL_REQ_VIRTIO_MMIO_ADD	(__NR_syscalls + 0)
+
+static long virtio_mmio_add(unsigned long base, long size, long irq)
+{
+	static int next_id;
+	struct resource res[] = {
+		DEFINE_RES_MEM(base, size),
+		DEFINE_RES_IRQ(irq),
+	};
+	struct platform_device *pdev;
+
+	pdev = platform_device_register_resndata(NULL, "virtio-mmio",
+						 next_id++, res,
+						 ARRAY_SIZE(res), NULL, 0);
+	return PTR_ERR_OR_ZERO(pdev);
+}
+
 static long run_syscall(long nr, long *args)
 {
 	long ret;
 
 	current->thread.regs.syscallno = nr;
-	ret = syscall_table[nr](args[0], args[1], args[2], args[3], args[4],
-				args[5]);
+	if (nr == LKL_REQ_VIRTIO_MMIO_ADD)
+		ret = virtio_mmio_add(args[0], args[1], args[2]);
+	else
+		ret = syscall_table[nr](args[0], args[1], args[2], args[3],
+					args[4], args[5]);
 	/* No signal handler will restart the call: report the interruption. */
 	if (ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
 	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
@@ -288,6 +314,29 @@ long lkl_syscall(long nr, long *params)
 	s->nr = nr;
 	for (i = 0; i < 6; i++)
 		s->args[i] = params ? params[i] : 0;
+	return submit_and_wait(s, &ready_list, s->done, false);
+}
+
+/*
+ * Attach a virtio-mmio device whose registers the host serves at base
+ * (an lkl_iomem cookie) and whose interrupt is irq.  The driver probes
+ * it before this returns.
+ */
+long lkl_virtio_mmio_add(unsigned long base, long size, long irq)
+{
+	struct shadow *s;
+
+	if (!lkl_is_running())
+		return -ENODEV;
+	if (!size || irq <= 0 || irq >= NR_IRQS)
+		return -EINVAL;
+	s = current_shadow(false);
+	if (IS_ERR(s))
+		return PTR_ERR(s);
+	s->nr = LKL_REQ_VIRTIO_MMIO_ADD;
+	s->args[0] = base;
+	s->args[1] = size;
+	s->args[2] = irq;
 	return submit_and_wait(s, &ready_list, s->done, false);
 }
 

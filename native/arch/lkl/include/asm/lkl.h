@@ -51,5 +51,6 @@ long lkl_syscall(long nr, long *params);
 int lkl_trigger_irq(int irq);
 int lkl_get_free_irq(const char *user);
 void lkl_put_irq(int irq, const char *user);
+long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
 
 #endif
