@@ -44,6 +44,11 @@ key=$( {
 } | sha256sum | cut -c1-16)
 product="$cache/out/$key"
 
+# One build at a time per cache: kbuild's object folder is shared.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+
 if [ -f "$product/lkl.o" ]; then
 	stage "kernel $version: cached ($key)"
 else

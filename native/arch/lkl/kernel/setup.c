@@ -243,7 +243,7 @@ int __ref lkl_start_kernel(struct lkl_host_ops *ops, const char *cmdline)
 		ret = -EAGAIN;
 		goto fail_threads;
 	}
-	init_thread_info.host_thread = boot_thread;
+	init_task.thread.host_thread = boot_thread;
 
 	ops->sem_down(boot_sem);
 	return 0;

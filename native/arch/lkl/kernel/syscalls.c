@@ -56,6 +56,7 @@ struct shadow {
 	long args[6];
 	long ret;
 	int pending;			/* a request waits for the shadow */
+	int queued;			/* on ready_list (at most once) */
 	int in_call;			/* the host thread waits for ret */
 	int exiting;
 };
@@ -198,6 +199,7 @@ static irqreturn_t syscall_interrupt(int irq, void *dev_id)
 	while (s) {
 		struct shadow *next = s->next_queued;
 
+		__atomic_store_n(&s->queued, 0, __ATOMIC_SEQ_CST);
 		wake_up_process(s->task);
 		s = next;
 	}
@@ -220,8 +222,15 @@ static long submit_and_wait(struct shadow *s, struct shadow **list,
 		return -ENODEV;
 	}
 	s->ret = -ENODEV;
-	__atomic_store_n(&s->pending, 1, __ATOMIC_RELEASE);
-	push(list, s);
+	__atomic_store_n(&s->pending, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * A shadow that is awake takes the next request without waiting
+	 * for its wakeup, so its record may still be queued from the last
+	 * one: queue it once, the pending wakeup covers both.
+	 */
+	if (list == &create_list ||
+	    !__atomic_exchange_n(&s->queued, 1, __ATOMIC_SEQ_CST))
+		push(list, s);
 	lkl_trigger_irq(syscall_irq);
 	lkl_ops->sem_down(sem);
 	return s->ret;

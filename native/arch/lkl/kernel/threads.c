@@ -24,26 +24,26 @@ static struct task_struct *switched_from;
  * Every task that owns a host thread, so that halt can make each one
  * leave and join it.  Changed only under the CPU.
  */
-static struct thread_info *live_threads;
+static struct task_struct *live_tasks;
 
-static void live_add(struct thread_info *ti)
+static void live_add(struct task_struct *p)
 {
-	ti->prev_live = NULL;
-	ti->next_live = live_threads;
-	if (live_threads)
-		live_threads->prev_live = ti;
-	live_threads = ti;
+	p->thread.prev_live = NULL;
+	p->thread.next_live = live_tasks;
+	if (live_tasks)
+		live_tasks->thread.prev_live = p;
+	live_tasks = p;
 }
 
-static void live_del(struct thread_info *ti)
+static void live_del(struct task_struct *p)
 {
-	if (ti->prev_live)
-		ti->prev_live->next_live = ti->next_live;
-	else if (live_threads == ti)
-		live_threads = ti->next_live;
-	if (ti->next_live)
-		ti->next_live->prev_live = ti->prev_live;
-	ti->next_live = ti->prev_live = NULL;
+	if (p->thread.prev_live)
+		p->thread.prev_live->thread.next_live = p->thread.next_live;
+	else if (live_tasks == p)
+		live_tasks = p->thread.next_live;
+	if (p->thread.next_live)
+		p->thread.next_live->thread.prev_live = p->thread.prev_live;
+	p->thread.next_live = p->thread.prev_live = NULL;
 }
 
 /*
@@ -52,108 +52,108 @@ static void live_del(struct thread_info *ti)
  */
 int lkl_threads_init_boot(lkl_thread_t boot_thread)
 {
-	init_thread_info.sched_sem = lkl_ops->sem_alloc(0);
-	if (!init_thread_info.sched_sem)
+	init_task.thread.sched_sem = lkl_ops->sem_alloc(0);
+	if (!init_task.thread.sched_sem)
 		return -ENOMEM;
-	init_thread_info.host_thread = boot_thread;
-	init_thread_info.dead = false;
-	live_threads = NULL;
+	init_task.thread.host_thread = boot_thread;
+	init_task.thread.dead = false;
+	live_tasks = NULL;
 	lkl_current_ti = &init_thread_info;
 	return 0;
+}
+
+void lkl_threads_cleanup(void)
+{
+	lkl_ops->sem_free(init_task.thread.sched_sem);
+	init_task.thread.sched_sem = NULL;
 }
 
 /* First code of a new task's host thread. */
 static void task_bootstrap(void *arg)
 {
-	struct thread_info *ti = arg;
-	struct task_struct *task = ti->task;
-	int (*fn)(void *);
+	struct task_struct *task = arg;
 
-	lkl_ops->sem_down(ti->sched_sem);
-	if (ti->dead)
+	lkl_ops->sem_down(task->thread.sched_sem);
+	if (READ_ONCE(task->thread.dead))
 		return;
 
 	schedule_tail(switched_from);
 
-	fn = task->thread.fn;
 	/*
 	 * A kernel thread never returns from fn.  A user-mode thread (the
 	 * init process) returns 0 when it would enter user space: for us
 	 * that is where it starts serving the host.
 	 */
-	if (fn(task->thread.fn_arg) == 0 && !(task->flags & PF_KTHREAD))
+	if (task->thread.fn(task->thread.fn_arg) == 0 &&
+	    !(task->flags & PF_KTHREAD))
 		lkl_init_server();
 	do_exit(0);
 }
 
 int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
 {
-	struct thread_info *ti = task_thread_info(p);
+	struct thread_struct *t = &p->thread;
 
 	/* fork()/clone() from a syscall would need a user context to copy. */
 	if (!args->fn)
 		return -EINVAL;
 
-	p->thread.fn = args->fn;
-	p->thread.fn_arg = args->fn_arg;
-
-	ti->dead = false;
-	ti->sched_sem = lkl_ops->sem_alloc(0);
-	if (!ti->sched_sem)
+	memset(t, 0, sizeof(*t));
+	t->fn = args->fn;
+	t->fn_arg = args->fn_arg;
+	t->sched_sem = lkl_ops->sem_alloc(0);
+	if (!t->sched_sem)
 		return -ENOMEM;
-	ti->host_thread = lkl_ops->thread_create(task_bootstrap, ti);
-	if (!ti->host_thread) {
-		lkl_ops->sem_free(ti->sched_sem);
-		ti->sched_sem = NULL;
+	t->host_thread = lkl_ops->thread_create(task_bootstrap, p);
+	if (!t->host_thread) {
+		lkl_ops->sem_free(t->sched_sem);
+		t->sched_sem = NULL;
 		return -EAGAIN;
 	}
-	live_add(ti);
+	live_add(p);
 	return 0;
 }
 
 /* Make a task's host thread leave (if it has not) and reap it. */
-static void reap_host_thread(struct thread_info *ti)
+static void reap_host_thread(struct task_struct *p)
 {
-	if (!ti->host_thread)
+	struct thread_struct *t = &p->thread;
+
+	if (!t->host_thread)
 		return;
-	ti->dead = true;
-	if (ti->sched_sem)
-		lkl_ops->sem_up(ti->sched_sem);
-	lkl_ops->thread_join(ti->host_thread);
-	ti->host_thread = 0;
-	if (ti->sched_sem)
-		lkl_ops->sem_free(ti->sched_sem);
-	ti->sched_sem = NULL;
+	WRITE_ONCE(t->dead, true);
+	lkl_ops->sem_up(t->sched_sem);
+	lkl_ops->thread_join(t->host_thread);
+	t->host_thread = 0;
+	lkl_ops->sem_free(t->sched_sem);
+	t->sched_sem = NULL;
 }
 
 /* The task is freed: its host thread has left __switch_to for good. */
 void arch_release_task_struct(struct task_struct *tsk)
 {
-	struct thread_info *ti = task_thread_info(tsk);
-
-	if (ti == &init_thread_info || !ti->host_thread)
+	if (tsk == &init_task || !tsk->thread.host_thread)
 		return;
-	live_del(ti);
-	reap_host_thread(ti);
+	live_del(tsk);
+	reap_host_thread(tsk);
 }
 
 struct task_struct *__switch_to(struct task_struct *prev,
 				struct task_struct *next)
 {
-	struct thread_info *prev_ti = task_thread_info(prev);
-	struct thread_info *next_ti = task_thread_info(next);
+	struct thread_struct *prev_t = &prev->thread;
 	bool prev_dying = READ_ONCE(prev->__state) == TASK_DEAD;
 
 	switched_from = prev;
-	lkl_current_ti = next_ti;
-	lkl_ops->sem_up(next_ti->sched_sem);
+	lkl_current_ti = task_thread_info(next);
+	lkl_ops->sem_up(next->thread.sched_sem);
 
-	/* The exit path switches away one last time; prev_ti may be freed. */
+	/* The exit path switches away one last time; prev may be freed. */
 	if (prev_dying)
 		lkl_ops->thread_exit();
 
-	lkl_ops->sem_down(prev_ti->sched_sem);
-	if (READ_ONCE(prev_ti->dead))
+	lkl_ops->sem_down(prev_t->sched_sem);
+	if (READ_ONCE(prev_t->dead))
 		lkl_ops->thread_exit();
 
 	return switched_from;
@@ -165,25 +165,19 @@ struct task_struct *__switch_to(struct task_struct *prev,
  */
 void lkl_threads_stop_all(void)
 {
-	struct thread_info *ti = live_threads;
+	struct task_struct *p = live_tasks;
 
-	while (ti) {
-		struct thread_info *next = ti->next_live;
+	while (p) {
+		struct task_struct *next = p->thread.next_live;
 
-		reap_host_thread(ti);
-		ti = next;
+		reap_host_thread(p);
+		p = next;
 	}
-	live_threads = NULL;
+	live_tasks = NULL;
 
 	/* The idle task leaves from __switch_to or from arch_cpu_idle. */
-	WRITE_ONCE(init_thread_info.dead, true);
-	lkl_ops->sem_up(init_thread_info.sched_sem);
-}
-
-void lkl_threads_cleanup(void)
-{
-	lkl_ops->sem_free(init_thread_info.sched_sem);
-	init_thread_info.sched_sem = NULL;
+	WRITE_ONCE(init_task.thread.dead, true);
+	lkl_ops->sem_up(init_task.thread.sched_sem);
 }
 
 void flush_thread(void)

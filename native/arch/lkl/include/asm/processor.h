@@ -3,15 +3,30 @@
 #define _ASM_LKL_PROCESSOR_H
 
 #ifndef __ASSEMBLY__
+#include <linux/types.h>
 #include <asm/ptrace.h>
+#include <asm/host_ops.h>
 
 struct task_struct;
 
+/*
+ * The host side of a task.  It lives in task_struct rather than in
+ * thread_info because the kernel frees thread_info before its last
+ * hook on the task (arch_release_task_struct) runs.
+ */
 struct thread_struct {
 	struct pt_regs regs;
 	/* What the task's host thread runs once first scheduled. */
 	int (*fn)(void *);
 	void *fn_arg;
+	/* The host thread executing this task waits here while switched out. */
+	struct lkl_sem *sched_sem;
+	/* The host thread created for this task (0: none or reaped). */
+	lkl_thread_t host_thread;
+	/* Set when the task is gone and its host thread must leave. */
+	bool dead;
+	/* On the list of tasks that own a host thread (threads.c). */
+	struct task_struct *next_live, *prev_live;
 };
 
 #define INIT_THREAD { }

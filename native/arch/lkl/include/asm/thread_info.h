@@ -10,7 +10,6 @@
 
 #ifndef __ASSEMBLY__
 #include <linux/types.h>
-#include <asm/host_ops.h>
 
 struct task_struct;
 
@@ -18,14 +17,6 @@ struct thread_info {
 	struct task_struct *task;
 	unsigned long flags;
 	int preempt_count;
-	/* The host thread executing this task waits here while switched out. */
-	struct lkl_sem *sched_sem;
-	/* The host thread created for this task (0 for the boot thread). */
-	lkl_thread_t host_thread;
-	/* Set when the task is gone and its host thread must leave. */
-	bool dead;
-	/* Linked into the list of live host-backed tasks (threads.c). */
-	struct thread_info *next_live, *prev_live;
 };
 
 #define INIT_THREAD_INFO(tsk)			\
