@@ -16,10 +16,11 @@ lib:
 	@$(MAKE) --no-print-directory -C native BUILD=$(CURDIR)/build
 
 build: lib
+	@if [ -f setup.py ]; then $(PYTHON) -m pip install -q --no-build-isolation -e . ; fi
 
 test: setup build
 	@$(MAKE) --no-print-directory -C tests/native BUILD=$(CURDIR)/build
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -ra tests
 
 clean:
 	rm -rf build

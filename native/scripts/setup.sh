@@ -20,3 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 	apt-get install -y -qq "${pkgs[@]}" libelf-dev >/dev/null
 fi
 echo "[lkl setup] system packages present"
+
+# Python tools for building and testing (already present ones are kept).
+python3 -m pip install -q --disable-pip-version-check \
+	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil
+echo "[lkl setup] python packages present"

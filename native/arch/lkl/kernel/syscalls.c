@@ -56,10 +56,18 @@ struct shadow {
 	long args[6];
 	long ret;
 	int pending;			/* a request waits for the shadow */
-	int queued;			/* on ready_list (at most once) */
+	int flags;			/* SHADOW_QUEUED | SHADOW_ORPHAN */
 	int in_call;			/* the host thread waits for ret */
 	int exiting;
 };
+
+/*
+ * A record is on ready_list at most once (QUEUED).  Its host thread may
+ * exit while it is still queued: then it is left to the IRQ to free
+ * (ORPHAN).  One atomic word, so exactly one side frees it.
+ */
+#define SHADOW_QUEUED	1
+#define SHADOW_ORPHAN	2
 
 static struct lkl_tls_key *shadow_key;
 static int syscall_irq;
@@ -192,15 +200,21 @@ static int shadow_main(void *arg)
 	do_exit(0);
 }
 
+static void shadow_free(struct shadow *s);
+
 static irqreturn_t syscall_interrupt(int irq, void *dev_id)
 {
 	struct shadow *s = take_all(&ready_list);
 
 	while (s) {
 		struct shadow *next = s->next_queued;
+		int old = __atomic_fetch_and(&s->flags, ~SHADOW_QUEUED,
+					     __ATOMIC_SEQ_CST);
 
-		__atomic_store_n(&s->queued, 0, __ATOMIC_SEQ_CST);
-		wake_up_process(s->task);
+		if (old & SHADOW_ORPHAN)
+			shadow_free(s);
+		else if (s->task)	/* NULL once the shadow has exited */
+			wake_up_process(s->task);
 		s = next;
 	}
 	if (__atomic_load_n(&create_list, __ATOMIC_ACQUIRE))
@@ -229,7 +243,8 @@ static long submit_and_wait(struct shadow *s, struct shadow **list,
 	 * one: queue it once, the pending wakeup covers both.
 	 */
 	if (list == &create_list ||
-	    !__atomic_exchange_n(&s->queued, 1, __ATOMIC_SEQ_CST))
+	    !(__atomic_fetch_or(&s->flags, SHADOW_QUEUED, __ATOMIC_SEQ_CST) &
+	      SHADOW_QUEUED))
 		push(list, s);
 	lkl_trigger_irq(syscall_irq);
 	lkl_ops->sem_down(sem);
@@ -275,7 +290,10 @@ static void shadow_destructor(void *data)
 		s->exiting = 1;
 		submit_and_wait(s, &ready_list, s->done, false);
 	}
-	shadow_free(s);
+	/* Still queued for the syscall IRQ?  Then the IRQ frees it. */
+	if (!(__atomic_fetch_or(&s->flags, SHADOW_ORPHAN, __ATOMIC_SEQ_CST) &
+	      SHADOW_QUEUED) || !lkl_is_running())
+		shadow_free(s);
 }
 
 static struct shadow *current_shadow(bool halting)

@@ -1,0 +1,79 @@
+"""The kernel library from C: boot, syscalls, threads, halt, symbols.
+
+Each C program in tests/native/ boots its own kernel (one per process)
+and prints "ok <check>" lines; it exits non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+BIN = BUILD / "tests" / "native"
+LIB = BUILD / "lib" / "liblkl.a"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def native_programs() -> None:
+    """Build the C test programs against the current liblkl.a."""
+    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"), f"BUILD={BUILD}"],
+                   check=True, timeout=300)
+
+
+def run(name: str, timeout: float = 60) -> str:
+    """Run one C test program; fail with its output if it fails."""
+    proc = subprocess.run([str(BIN / name)], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_boot_files_procfs_bad_input_and_halt() -> None:
+    out = run("boot_basic")
+    for check in ("banner", "uname", "getpid", "files", "procfs", "nanosleep",
+                  "pipe2+epoll", "bad input", "halt joins every kernel thread", "after halt"):
+        assert f"ok {check}\n" in out
+
+
+def test_loopback_tcp_udp() -> None:
+    out = run("net_loopback")
+    assert "ok tcp 127.0.0.1" in out
+    assert "ok tcp ::1" in out
+    assert "ok udp" in out
+
+
+def test_threads_blocked_and_short_lived() -> None:
+    out = run("threads")
+    assert "ok 8 threads" in out
+    assert "ok 64 short-lived threads" in out
+
+
+def test_fifty_boot_halt_cycles_never_hang() -> None:
+    for i in range(50):
+        try:
+            out = run("boot_halt", timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"boot/halt cycle {i} hung")
+        assert out.startswith("boot_ns=")
+
+
+def test_only_lkl_symbols_are_global() -> None:
+    nm = subprocess.run(["nm", "-g", "--defined-only", str(LIB)], capture_output=True,
+                        text=True, check=True).stdout
+    names = [line.split()[-1] for line in nm.splitlines() if len(line.split()) == 3]
+    assert names, "no global symbols at all"
+    strays = [n for n in names if not n.startswith("lkl_")]
+    assert not strays, f"global symbols outside the lkl_ API: {strays[:20]}"
+    assert "lkl_syscall" in names and "lkl_start_kernel" in names
+
+
+def test_shared_object_has_no_textrel(tmp_path: Path) -> None:
+    so = tmp_path / "liblkl_test.so"
+    subprocess.run(["gcc", "-shared", "-o", str(so), "-Wl,--whole-archive", str(LIB),
+                    "-Wl,--no-whole-archive", "-lpthread"], check=True, timeout=120)
+    dynamic = subprocess.run(["readelf", "-d", str(so)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "TEXTREL" not in dynamic
