@@ -33,7 +33,7 @@ def run(name: str, timeout: float = 60) -> str:
 
 def test_boot_files_procfs_bad_input_and_halt() -> None:
     out = run("boot_basic")
-    for check in ("banner", "uname", "getpid", "files", "procfs", "nanosleep",
+    for check in ("banner", "uname", "getpid", "mounts", "files", "procfs", "nanosleep",
                   "pipe2+epoll", "bad input", "halt joins every kernel thread", "after halt"):
         assert f"ok {check}\n" in out
 

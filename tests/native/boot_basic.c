@@ -42,6 +42,22 @@ static void check_files(void)
 	PASS("files");
 }
 
+static void check_mounts(void)
+{
+	char buf[4096];
+	long fd, n;
+
+	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)"/proc/mounts",
+			  LKL_O_RDONLY));
+	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, sizeof(buf) - 1));
+	buf[n] = 0;
+	sys(LKL__NR_close, fd);
+	CHECK(strstr(buf, "proc /proc proc") != NULL, "procfs at /proc: %s", buf);
+	CHECK(strstr(buf, "sysfs /sys sysfs") != NULL, "sysfs at /sys: %s", buf);
+	CHECK(strstr(buf, "tmpfs /tmp tmpfs") != NULL, "tmpfs at /tmp: %s", buf);
+	PASS("mounts");
+}
+
 static void check_proc(void)
 {
 	char buf[4096];
@@ -144,6 +160,7 @@ int main(void)
 	CHECK(sys(LKL__NR_getpid) == 1, "getpid is the init process");
 	PASS("getpid");
 
+	check_mounts();
 	check_files();
 	check_proc();
 	check_time();

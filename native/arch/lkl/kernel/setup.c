@@ -146,6 +146,7 @@ static int __init create_init(void)
 	init_mkdir("/sys", 0555);
 	init_mount("sysfs", "/sys", "sysfs", 0, NULL);
 	init_mkdir("/tmp", 01777);
+	init_mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777");
 
 	register_binfmt(&init_format);
 	file = filp_open("/init", O_CREAT | O_WRONLY | O_TRUNC, 0700);
