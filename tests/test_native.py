@@ -2,10 +2,13 @@
 
 Each C program in tests/native/ boots its own kernel (one per process)
 and prints "ok <check>" lines; it exits non-zero on the first failure.
+Programs that make syscalls run in both syscall modes (shadow threads and
+the direct fast path) and must give the same results.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,37 +27,59 @@ def native_programs() -> None:
                    check=True, timeout=300)
 
 
-def run(name: str, timeout: float = 60) -> str:
-    """Run one C test program; fail with its output if it fails."""
-    proc = subprocess.run([str(BIN / name)], capture_output=True, text=True, timeout=timeout)
+MODES = ["shadow", "direct"]
+
+
+def run(name: str, mode: str = "shadow", timeout: float = 60) -> str:
+    """Run one C test program in a syscall mode; fail with its output if it fails."""
+    env = dict(os.environ, LKL_TEST_CMDLINE=f"lkl.syscall_mode={mode}")
+    proc = subprocess.run([str(BIN / name)], capture_output=True, text=True, timeout=timeout,
+                          env=env)
     assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 
-def test_boot_files_procfs_bad_input_and_halt() -> None:
-    out = run("boot_basic")
+@pytest.mark.parametrize("mode", MODES)
+def test_boot_files_procfs_bad_input_and_halt(mode: str) -> None:
+    out = run("boot_basic", mode)
     for check in ("banner", "uname", "getpid", "mounts", "files", "procfs", "nanosleep",
                   "pipe2+epoll", "bad input", "halt joins every kernel thread", "after halt"):
         assert f"ok {check}\n" in out
 
 
-def test_loopback_tcp_udp() -> None:
-    out = run("net_loopback")
+@pytest.mark.parametrize("mode", MODES)
+def test_loopback_tcp_udp(mode: str) -> None:
+    out = run("net_loopback", mode)
     assert "ok tcp 127.0.0.1" in out
     assert "ok tcp ::1" in out
     assert "ok udp" in out
 
 
-def test_threads_blocked_and_short_lived() -> None:
-    out = run("threads")
+@pytest.mark.parametrize("mode", MODES)
+def test_threads_blocked_and_short_lived(mode: str) -> None:
+    out = run("threads", mode)
     assert "ok 8 threads" in out
     assert "ok 64 short-lived threads" in out
 
 
-def test_fifty_boot_halt_cycles_never_hang() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_halt_while_threads_are_blocked_in_the_kernel(mode: str) -> None:
+    out = run("halt_blocked", mode)
+    assert "ok blocked calls return ENODEV at halt" in out
+    assert "ok halt joins every kernel thread" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_threads_pinned_app_threads_untouched(mode: str) -> None:
+    out = run("pinning", mode)
+    assert "kernel threads pinned to CPU 0" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fifty_boot_halt_cycles_never_hang(mode: str) -> None:
     for i in range(50):
         try:
-            out = run("boot_halt", timeout=20)
+            out = run("boot_halt", mode, timeout=20)
         except subprocess.TimeoutExpired:
             pytest.fail(f"boot/halt cycle {i} hung")
         assert out.startswith("boot_ns=")

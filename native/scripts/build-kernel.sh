@@ -27,7 +27,7 @@ stage() { printf '[lkl build] %s\n' "$*"; }
 api_symbols=(
 	lkl_start_kernel lkl_sys_halt lkl_syscall lkl_is_running
 	lkl_trigger_irq lkl_get_free_irq lkl_put_irq
-	lkl_virtio_mmio_add
+	lkl_virtio_mmio_add lkl_syscall_mode
 )
 
 if [ ! -f "$tarball" ]; then
@@ -53,11 +53,19 @@ if [ -f "$product/lkl.o" ]; then
 	stage "kernel $version: cached ($key)"
 else
 	src="$cache/src/$version"
-	if [ ! -f "$src/.extracted" ]; then
-		stage "extracting $tarball (once per kernel version)"
+	# The tree outside arch/lkl is the tarball plus kernel-config/patches
+	# (each patch says why it is needed).  Re-extract when they change; tar
+	# keeps file times, so kbuild rebuilds only what the patches touch.
+	patches=$(ls "$repo"/kernel-config/patches/*.patch 2>/dev/null || true)
+	patch_hash=$(cat /dev/null $patches | sha256sum | cut -c1-16)
+	if [ "$(cat "$src/.extracted" 2>/dev/null)" != "$patch_hash" ]; then
+		stage "extracting $tarball and applying $(echo $patches | wc -w) patch(es)"
 		rm -rf "$src" && mkdir -p "$src"
 		tar -xf "$tarball" -C "$src" --strip-components=1
-		touch "$src/.extracted"
+		for p in $patches; do
+			patch -s -p1 -d "$src" < "$p"
+		done
+		echo "$patch_hash" > "$src/.extracted"
 	fi
 
 	stage "installing arch/lkl into the source tree"

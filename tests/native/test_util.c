@@ -30,7 +30,9 @@ void test_boot(const char *extra_cmdline)
 	int ret;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
-	snprintf(cmdline, sizeof(cmdline), "mem=64M %s",
+	/* LKL_TEST_CMDLINE: e.g. "lkl.syscall_mode=direct", set by the suite. */
+	snprintf(cmdline, sizeof(cmdline), "mem=64M %s %s",
+		 getenv("LKL_TEST_CMDLINE") ? getenv("LKL_TEST_CMDLINE") : "",
 		 extra_cmdline ? extra_cmdline : "");
 	lkl_host_ops.print = capture_console;
 	ret = lkl_start_kernel(&lkl_host_ops, cmdline);

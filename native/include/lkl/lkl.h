@@ -46,6 +46,14 @@ long lkl_syscall(long nr, long *params);
  */
 long lkl_sys_halt(void);
 
+/*
+ * How syscalls enter the kernel, chosen at boot with the command line
+ * "lkl.syscall_mode=shadow|direct": 0 for shadow (a kernel thread per host
+ * thread runs the calls), 1 for direct (the calling thread runs them under
+ * the CPU lock).
+ */
+int lkl_syscall_mode(void);
+
 /* Interrupts for host devices. */
 int lkl_get_free_irq(const char *user);
 void lkl_put_irq(int irq, const char *user);

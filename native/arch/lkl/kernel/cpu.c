@@ -24,9 +24,19 @@ bool lkl_cpu_is_shutdown(void)
 	return __atomic_load_n(&cpu_shutdown, __ATOMIC_SEQ_CST);
 }
 
-void lkl_cpu_take(void)
+/*
+ * Block until the CPU is ours.  False once the kernel has halted: then
+ * the CPU is never released again, so halt posts it once and every
+ * waiter passes it on.
+ */
+bool lkl_cpu_take(void)
 {
 	lkl_ops->sem_down(cpu_sem);
+	if (lkl_cpu_is_shutdown()) {
+		lkl_ops->sem_up(cpu_sem);
+		return false;
+	}
+	return true;
 }
 
 bool lkl_cpu_try_take(void)
@@ -71,6 +81,12 @@ void lkl_cpu_shutdown(void)
 	lkl_ops->sem_up(idle_sem);
 }
 
+/* After halt: wake the host threads waiting for the CPU (they give up). */
+void lkl_cpu_release_waiters(void)
+{
+	lkl_ops->sem_up(cpu_sem);
+}
+
 int lkl_cpu_init(void)
 {
 	cpu_sem = lkl_ops->sem_alloc(0);	/* the boot thread holds it */
@@ -81,10 +97,14 @@ int lkl_cpu_init(void)
 	return 0;
 }
 
+/*
+ * cpu_sem is kept: host threads that lost the race with halt may still
+ * be passing it on.  One semaphore per process, as one kernel per process.
+ */
 void lkl_cpu_cleanup(void)
 {
-	lkl_ops->sem_free(cpu_sem);
 	lkl_ops->sem_free(idle_sem);
+	idle_sem = NULL;
 }
 
 /*
@@ -100,9 +120,8 @@ void arch_cpu_idle(void)
 
 	lkl_cpu_release();
 	lkl_ops->sem_down(idle_sem);
-	if (lkl_cpu_is_shutdown())
+	if (lkl_cpu_is_shutdown() || !lkl_cpu_take())
 		lkl_ops->thread_exit();
-	lkl_cpu_take();
 
 	if (lkl_irqs_pending())
 		lkl_run_pending_irqs();

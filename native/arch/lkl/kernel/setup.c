@@ -280,6 +280,7 @@ long lkl_sys_halt(void)
 
 	/* The kernel is stopped for good; take its host side down. */
 	lkl_syscalls_cancel_all();
+	lkl_cpu_release_waiters();
 	lkl_time_stop();
 	lkl_threads_stop_all();
 	lkl_ops->thread_join(boot_thread);

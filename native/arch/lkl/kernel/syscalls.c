@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Syscall entry through shadow threads (the paper's baseline).
+ * Syscall entry.
  *
  * A host thread's first syscall asks the init process to create its
  * shadow: a thread of the init process, so every host thread sees the
- * same pid, fd table and cwd.  Each syscall is then handed to the shadow
- * through a request record: the host thread queues it, raises the
- * syscall IRQ and waits on the record's semaphore; the IRQ wakes the
- * shadow, which runs the call and posts the result.
+ * same pid, fd table and cwd.  Then, by the mode chosen at boot
+ * ("lkl.syscall_mode="):
+ *
+ * shadow (the paper's baseline): the host thread queues a request,
+ *   raises the syscall IRQ and waits on the record's semaphore; the IRQ
+ *   wakes the shadow, which runs the call and posts the result.
+ *
+ * direct (the paper's fast path): the host thread takes the CPU, borrows
+ *   its shadow's task_struct ("current" becomes the shadow; the scheduler
+ *   is not told) and runs the call itself.  If the call sleeps,
+ *   schedule() lands in arch_schedule_borrowed(): the host thread gives
+ *   the CPU back and waits; the shadow sleeps for real; when the
+ *   scheduler runs it again, its own thread hands the task to the waiting
+ *   host thread and parks until the call is over.
  */
 #include <linux/syscalls.h>
 #include <linux/interrupt.h>
@@ -59,6 +69,14 @@ struct shadow {
 	int flags;			/* SHADOW_QUEUED | SHADOW_ORPHAN */
 	int in_call;			/* the host thread waits for ret */
 	int exiting;
+
+	/* Direct mode. */
+	struct lkl_sem *direct_sem;	/* the host thread waits for its task */
+	struct lkl_sem *park_sem;	/* the shadow's own thread waits here */
+	int direct_waiting;		/* the host thread slept on the task */
+	struct thread_info *lent_ti;	/* the task whose place it took */
+	unsigned long lent_flags;
+	void *halt_jb[5];		/* where a halt sends the host thread */
 };
 
 /*
@@ -71,6 +89,26 @@ struct shadow {
 
 static struct lkl_tls_key *shadow_key;
 static int syscall_irq;
+static bool direct_mode;
+
+/* The record whose task a host thread is borrowing (under the CPU). */
+static struct shadow *borrowed;
+
+static int __init parse_syscall_mode(char *arg)
+{
+	if (!strcmp(arg, "direct"))
+		direct_mode = true;
+	else if (strcmp(arg, "shadow"))
+		pr_warn("lkl: unknown syscall mode '%s', using shadow\n", arg);
+	return 0;
+}
+early_param("lkl.syscall_mode", parse_syscall_mode);
+
+/* 0: shadow, 1: direct. */
+int lkl_syscall_mode(void)
+{
+	return direct_mode;
+}
 static struct task_struct *init_server_task;
 
 /* Lock-free stacks filled by host threads, emptied by the IRQ. */
@@ -180,12 +218,28 @@ static int shadow_main(void *arg)
 	lkl_ops->sem_up(s->done);
 
 	for (;;) {
+		if (READ_ONCE(s->direct_waiting)) {
+			/*
+			 * A host thread slept on this task and the scheduler
+			 * has just run it: the host thread finishes its call
+			 * as this task, on the CPU we hold, while we park.
+			 */
+			s->direct_waiting = 0;
+			lkl_ops->sem_up(s->direct_sem);
+			lkl_ops->sem_down(s->park_sem);
+			if (lkl_cpu_is_shutdown())
+				lkl_ops->thread_exit();
+			continue;
+		}
 		set_current_state(TASK_IDLE);
-		if (!__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE)) {
+		if (!__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) &&
+		    !READ_ONCE(s->direct_waiting)) {
 			schedule();
 			continue;
 		}
 		__set_current_state(TASK_RUNNING);
+		if (!s->pending)
+			continue;
 		s->pending = 0;
 		if (s->exiting)
 			break;
@@ -278,6 +332,8 @@ static void shadow_free(struct shadow *s)
 {
 	all_del(s);
 	lkl_ops->sem_free(s->done);
+	lkl_ops->sem_free(s->direct_sem);
+	lkl_ops->sem_free(s->park_sem);
 	lkl_ops->mem_free(s);
 }
 
@@ -309,11 +365,13 @@ static struct shadow *current_shadow(bool halting)
 		return ERR_PTR(-ENOMEM);
 	memset(s, 0, sizeof(*s));
 	s->done = lkl_ops->sem_alloc(0);
-	if (!s->done) {
-		lkl_ops->mem_free(s);
+	s->direct_sem = lkl_ops->sem_alloc(0);
+	s->park_sem = lkl_ops->sem_alloc(0);
+	all_add(s);
+	if (!s->done || !s->direct_sem || !s->park_sem) {
+		shadow_free(s);
 		return ERR_PTR(-ENOMEM);
 	}
-	all_add(s);
 
 	ret = submit_and_wait(s, &create_list, s->done, halting);
 	if (!s->task) {
@@ -322,6 +380,77 @@ static struct shadow *current_shadow(bool halting)
 	}
 	lkl_ops->tls_set(shadow_key, s);
 	return s;
+}
+
+/*
+ * schedule() on a borrowed task (see the patch in kernel-config/patches):
+ * park this host thread until the scheduler has run the task for real
+ * and its own thread has handed it over (shadow_main).
+ */
+bool arch_schedule_borrowed(void)
+{
+	struct shadow *s = borrowed;
+
+	if (!s || current != s->task)
+		return false;
+	if (task_is_running(current))
+		return true;		/* nothing to sleep for */
+
+	borrowed = NULL;
+	s->direct_waiting = 1;
+	lkl_current_ti = s->lent_ti;
+	arch_local_irq_restore(s->lent_flags);
+	lkl_cpu_release();
+
+	lkl_ops->sem_down(s->direct_sem);
+	if (lkl_cpu_is_shutdown())
+		__builtin_longjmp(s->halt_jb, 1);
+	/*
+	 * From here this host thread is the task's executor: if the task
+	 * sleeps again it waits in __switch_to, where a halt must send it
+	 * back to direct_syscall() rather than end it.
+	 */
+	s->task->thread.exit_jb = s->halt_jb;
+	return true;
+}
+
+static long direct_syscall(struct shadow *s, long nr)
+{
+	struct task_struct *task = s->task;
+	long ret;
+
+	/* A halt reaches a host thread deep in the kernel through here. */
+	if (__builtin_setjmp(s->halt_jb))
+		return -ENODEV;
+	if (!lkl_cpu_take())
+		return -ENODEV;
+
+	/* The CPU was free, so the idle task is current: take its place. */
+	s->lent_ti = lkl_current_ti;
+	s->lent_flags = arch_local_save_flags();
+	borrowed = s;
+	lkl_current_ti = task_thread_info(task);
+	/* Running now: wakeups meant for the parked shadow are moot. */
+	WRITE_ONCE(task->__state, TASK_RUNNING);
+	arch_local_irq_enable();
+
+	ret = run_syscall(nr, s->args);
+
+	task->thread.exit_jb = NULL;
+	if (borrowed == s) {
+		/* It never slept: give the place back to the idle task. */
+		arch_local_irq_disable();
+		borrowed = NULL;
+		if (!READ_ONCE(task->on_rq))
+			WRITE_ONCE(task->__state, TASK_IDLE);
+		lkl_current_ti = s->lent_ti;
+		arch_local_irq_restore(s->lent_flags);
+		lkl_cpu_release();
+	} else {
+		/* It slept and runs as itself: its own thread takes it back. */
+		lkl_ops->sem_up(s->park_sem);
+	}
+	return ret;
 }
 
 long lkl_syscall(long nr, long *params)
@@ -341,6 +470,8 @@ long lkl_syscall(long nr, long *params)
 	s->nr = nr;
 	for (i = 0; i < 6; i++)
 		s->args[i] = params ? params[i] : 0;
+	if (direct_mode)
+		return direct_syscall(s, nr);
 	return submit_and_wait(s, &ready_list, s->done, false);
 }
 
@@ -396,6 +527,10 @@ void lkl_syscalls_cancel_all(void)
 			s->ret = -ENODEV;
 			lkl_ops->sem_up(s->done);
 		}
+		/* Direct mode: a host thread asleep on its task, a parked shadow. */
+		if (s->direct_waiting)
+			lkl_ops->sem_up(s->direct_sem);
+		lkl_ops->sem_up(s->park_sem);
 	}
 	all_lock_release();
 	ready_list = create_list = NULL;

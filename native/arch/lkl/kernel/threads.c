@@ -153,8 +153,11 @@ struct task_struct *__switch_to(struct task_struct *prev,
 		lkl_ops->thread_exit();
 
 	lkl_ops->sem_down(prev_t->sched_sem);
-	if (READ_ONCE(prev_t->dead))
+	if (READ_ONCE(prev_t->dead)) {
+		if (prev_t->exit_jb)
+			__builtin_longjmp(prev_t->exit_jb, 1);
 		lkl_ops->thread_exit();
+	}
 
 	return switched_from;
 }

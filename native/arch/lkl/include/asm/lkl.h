@@ -9,7 +9,8 @@
 extern struct lkl_host_ops *lkl_ops;
 
 /* cpu.c: the lock that makes one host thread at a time the CPU. */
-void lkl_cpu_take(void);
+bool lkl_cpu_take(void);
+void lkl_cpu_release_waiters(void);
 bool lkl_cpu_try_take(void);
 void lkl_cpu_release(void);
 bool lkl_cpu_is_shutdown(void);
@@ -52,5 +53,9 @@ int lkl_trigger_irq(int irq);
 int lkl_get_free_irq(const char *user);
 void lkl_put_irq(int irq, const char *user);
 long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
+int lkl_syscall_mode(void);
+
+/* syscalls.c, called by schedule() (kernel-config/patches/0001). */
+bool arch_schedule_borrowed(void);
 
 #endif

@@ -25,6 +25,12 @@ struct thread_struct {
 	lkl_thread_t host_thread;
 	/* Set when the task is gone and its host thread must leave. */
 	bool dead;
+	/*
+	 * Set while an application thread executes the task (direct
+	 * syscalls): on halt it leaves the kernel by jumping here, since it
+	 * is not ours to end.
+	 */
+	void **exit_jb;
 	/* On the list of tasks that own a host thread (threads.c). */
 	struct task_struct *next_live, *prev_live;
 };
