@@ -102,3 +102,16 @@ def test_shared_object_has_no_textrel(tmp_path: Path) -> None:
     dynamic = subprocess.run(["readelf", "-d", str(so)], capture_output=True, text=True,
                              check=True).stdout
     assert "TEXTREL" not in dynamic
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_periodic_tick_with_nohz_off(mode: str) -> None:
+    """nohz=off (the paper's choice for direct syscalls): HZ=100 while idle."""
+    out = run("tick_mode", mode)
+    ticks = int(out.split("timer_irqs_per_500ms=")[1])
+    assert ticks >= 0
+    env = dict(os.environ, LKL_TEST_CMDLINE=f"lkl.syscall_mode={mode}")
+    proc = subprocess.run([str(BIN / "tick_mode"), "nohz=off"], capture_output=True,
+                          text=True, timeout=30, env=env, check=True)
+    periodic = int(proc.stdout.split("timer_irqs_per_500ms=")[1])
+    assert 35 <= periodic <= 60, f"{periodic} timer interrupts in 500 ms with nohz=off"

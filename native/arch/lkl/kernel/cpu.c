@@ -15,6 +15,9 @@
 #include <linux/tick.h>
 #include <asm/lkl.h>
 
+/* kernel/time/tick-sched.c: false with "nohz=off" on the command line. */
+extern bool tick_nohz_enabled;
+
 static struct lkl_sem *cpu_sem;	/* 1 when the CPU is free */
 static struct lkl_sem *idle_sem;	/* wakes the idle task */
 static int cpu_shutdown;
@@ -51,19 +54,29 @@ bool lkl_cpu_try_take(void)
  * left pending for the holder; whoever releases runs them first, and
  * looks again after releasing, because a host thread may have raised
  * one between our last look and the release.
+ *
+ * ran_work: the caller ran kernel code in the idle task's place (a
+ * direct syscall).
  */
-void lkl_cpu_release(void)
+void lkl_cpu_release(bool ran_work)
 {
 	for (;;) {
-		if (!irqs_disabled())
+		if (!irqs_disabled() && lkl_irqs_pending()) {
 			lkl_run_pending_irqs();
+			ran_work = true;
+		}
 		/*
 		 * The CPU is released only while the idle task is current.
 		 * If an interrupt made work, the idle task must go and
-		 * schedule it.
+		 * schedule it.  With dyntick-idle it must also run its loop
+		 * once more after anything ran in its place, to re-decide
+		 * when the next tick is due (on hardware the idle loop wakes
+		 * on every interrupt); "nohz=off" makes the periodic tick do
+		 * that instead, which is cheaper for direct syscalls.
 		 */
-		if (tif_need_resched())
+		if (tif_need_resched() || (ran_work && tick_nohz_enabled))
 			lkl_idle_kick();
+		ran_work = false;
 		lkl_ops->sem_up(cpu_sem);
 		if (!lkl_irqs_pending() || !lkl_cpu_try_take())
 			return;
@@ -118,7 +131,7 @@ void arch_cpu_idle(void)
 	if (need_resched())
 		return;
 
-	lkl_cpu_release();
+	lkl_cpu_release(false);
 	lkl_ops->sem_down(idle_sem);
 	if (lkl_cpu_is_shutdown() || !lkl_cpu_take())
 		lkl_ops->thread_exit();

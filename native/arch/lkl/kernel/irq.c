@@ -91,7 +91,7 @@ int lkl_trigger_irq(int irq)
 	 * the pending set, so an interrupt never waits for an idle CPU.
 	 */
 	if (lkl_cpu_try_take())
-		lkl_cpu_release();
+		lkl_cpu_release(false);
 	return 0;
 }
 

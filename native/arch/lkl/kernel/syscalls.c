@@ -400,7 +400,7 @@ bool arch_schedule_borrowed(void)
 	s->direct_waiting = 1;
 	lkl_current_ti = s->lent_ti;
 	arch_local_irq_restore(s->lent_flags);
-	lkl_cpu_release();
+	lkl_cpu_release(true);
 
 	lkl_ops->sem_down(s->direct_sem);
 	if (lkl_cpu_is_shutdown())
@@ -445,7 +445,7 @@ static long direct_syscall(struct shadow *s, long nr)
 			WRITE_ONCE(task->__state, TASK_IDLE);
 		lkl_current_ti = s->lent_ti;
 		arch_local_irq_restore(s->lent_flags);
-		lkl_cpu_release();
+		lkl_cpu_release(true);
 	} else {
 		/* It slept and runs as itself: its own thread takes it back. */
 		lkl_ops->sem_up(s->park_sem);

@@ -12,7 +12,7 @@ extern struct lkl_host_ops *lkl_ops;
 bool lkl_cpu_take(void);
 void lkl_cpu_release_waiters(void);
 bool lkl_cpu_try_take(void);
-void lkl_cpu_release(void);
+void lkl_cpu_release(bool ran_work);
 bool lkl_cpu_is_shutdown(void);
 void lkl_cpu_shutdown(void);
 int lkl_cpu_init(void);
