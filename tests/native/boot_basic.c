@@ -12,6 +12,8 @@
 #include <lkl/linux/time_types.h>
 #include <lkl/linux/eventpoll.h>
 #include <lkl/linux/errno.h>
+#include <lkl/linux/socket_abi.h>
+#include <lkl/asm-generic/socket.h>
 
 #include "test_util.h"
 
@@ -97,6 +99,27 @@ static void check_time(void)
 	PASS("nanosleep");
 }
 
+/* Timer-wheel timers (schedule_timeout), which TCP's timers use too. */
+static void check_timer_wheel(void)
+{
+	struct lkl__kernel_sock_timeval tv = { .tv_usec = 200000 };
+	uint64_t t0, dt;
+	char buf[8];
+	long fd, r;
+
+	fd = CHECK_OK(sys(LKL__NR_socket, LKL_AF_INET, LKL_SOCK_DGRAM, 0));
+	CHECK_OK(sys(LKL__NR_setsockopt, fd, LKL_SOL_SOCKET, LKL_SO_RCVTIMEO_NEW,
+		     (long)&tv, sizeof(tv)));
+	t0 = test_now_ns();
+	r = sys(LKL__NR_recvfrom, fd, (long)buf, sizeof(buf), 0, 0, 0);
+	dt = test_now_ns() - t0;
+	CHECK(r == -LKL_EAGAIN, "recv with SO_RCVTIMEO returned %ld", r);
+	CHECK(dt >= 190 * 1000000ULL && dt < 2000 * 1000000ULL,
+	      "SO_RCVTIMEO of 200 ms took %lu ns", (unsigned long)dt);
+	sys(LKL__NR_close, fd);
+	PASS("timer wheel");
+}
+
 static void check_pipe_epoll(void)
 {
 	struct lkl_epoll_event ev = { .events = LKL_EPOLLIN }, out[4];
@@ -164,6 +187,7 @@ int main(void)
 	check_files();
 	check_proc();
 	check_time();
+	check_timer_wheel();
 	check_pipe_epoll();
 	check_bad_input();
 

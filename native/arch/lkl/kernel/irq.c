@@ -12,6 +12,7 @@
 #include <linux/hardirq.h>
 #include <linux/irqchip/chained_irq.h>
 #include <linux/seq_file.h>
+#include <asm/irq_regs.h>
 #include <asm/lkl.h>
 
 unsigned long lkl_irq_flag = ARCH_IRQ_DISABLED;
@@ -31,11 +32,22 @@ bool lkl_irqs_pending(void)
 	return __atomic_load_n(&any_pending, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * The interrupted context, as the generic code sees it.  It matters:
+ * the tick runs update_process_times() (timer wheel, scheduler tick,
+ * RCU) only when get_irq_regs() is set.  Nothing runs in user mode, so
+ * one zeroed pt_regs serves every interrupt.
+ */
+static struct pt_regs irq_regs;
+
 static void run_irq(int irq)
 {
+	struct pt_regs *old = set_irq_regs(&irq_regs);
+
 	irq_enter();
 	generic_handle_irq(irq);
 	irq_exit();
+	set_irq_regs(old);
 }
 
 /* Runs with the CPU held and interrupts enabled. */
