@@ -173,15 +173,15 @@ static bool restricted(long nr)
 
 static long virtio_mmio_add(unsigned long base, long size, long irq)
 {
-	static int next_id;
 	struct resource res[] = {
 		DEFINE_RES_MEM(base, size),
 		DEFINE_RES_IRQ(irq),
 	};
 	struct platform_device *pdev;
 
+	/* AUTO: never clashes with devices named on the command line. */
 	pdev = platform_device_register_resndata(NULL, "virtio-mmio",
-						 next_id++, res,
+						 PLATFORM_DEVID_AUTO, res,
 						 ARRAY_SIZE(res), NULL, 0);
 	return PTR_ERR_OR_ZERO(pdev);
 }

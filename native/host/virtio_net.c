@@ -1,0 +1,858 @@
+/*
+ * The virtio-net device model (virtio 1.x, section 5.1) behind the
+ * kernel's unmodified virtio_net driver: one RX and one TX queue, the
+ * 12-byte v1 header, checksum and TSO offloads, mergeable receive
+ * buffers and the driver's "big packets" chains.
+ *
+ * Threads: transmit runs inline when the driver kicks the TX queue (on a
+ * kernel thread; backends never block), unless the backend pushed back,
+ * in which case the device's poller thread finishes it once the backend
+ * is writable.  The poller moves frames from the backend into the RX
+ * ring.  Each queue has a lock; nobody calls into the kernel (raises an
+ * interrupt) while holding one, because the interrupt may run the
+ * driver on the calling thread and the driver may kick a queue.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lkl/lkl.h>
+#include <lkl/netdev.h>
+#include <lkl/linux/virtio_config.h>
+#include <lkl/linux/virtio_ids.h>
+#include <lkl/linux/virtio_mmio.h>
+#include <lkl/linux/virtio_net.h>
+#include <lkl/linux/virtio_ring.h>
+
+#include "net_backend.h"
+#include "net_offload.h"
+#include "virtio.h"
+#include "net_ifindex.h"
+
+#define RXQ		0
+#define TXQ		1
+#define DEFAULT_QUEUE	256
+#define MAX_QUEUE	1024
+/* Frames moved per interrupt; the driver's NAPI budget is 64. */
+#define RX_BATCH	64
+#define MAX_IOV		256
+/* The largest frame the driver can take: a 64 KiB TCP super-frame. */
+#define GSO_FRAME_MAX	(65535 + ETH_HDR_LEN + 4)
+#define VNET_HDR_LEN	((int)sizeof(vnet_hdr_t))
+#define CMDLINE_ID_BASE	1000
+
+#define STAT_ADD(dev, field, n) \
+	__atomic_fetch_add(&(dev)->stats.field, (n), __ATOMIC_RELAXED)
+
+struct lkl_netdev {
+	struct virtio_dev vdev;
+	struct virtq queues[2];
+	struct lkl_netdev_backend *be;
+
+	uint64_t offered;		/* offload bits offered */
+	struct lkl_virtio_net_config config;
+	int attached;
+	int ifindex;
+
+	lkl_thread_t poller;
+	int evfd;			/* wakes the poller */
+	int stop;
+	int busy_poll_us;
+	int rx_waiting;			/* no room in the RX ring: wait for a kick */
+	int tx_blocked;			/* the backend pushed back (TX lock) */
+	int be_dead;			/* the backend hung up */
+
+	/* Poller-only RX state. */
+	struct iovec rx_iov[MAX_IOV];
+	struct virtq_chain rx_chain[MAX_IOV];
+	uint8_t *bounce;		/* a super-frame being segmented */
+	uint8_t *segment;		/* one segment of it */
+
+	/* Kernel-thread TX state (TX lock). */
+	struct iovec tx_iov[MAX_IOV];
+
+	struct lkl_netdev_stats stats;
+};
+
+static struct lkl_netdev *to_net(struct virtio_dev *vdev)
+{
+	return (struct lkl_netdev *)vdev;
+}
+
+static void wake_poller(struct lkl_netdev *dev)
+{
+	uint64_t one = 1;
+	ssize_t r = write(dev->evfd, &one, sizeof(one));
+
+	(void)r;	/* a full counter still wakes it */
+}
+
+static uint64_t negotiated(const struct lkl_netdev *dev)
+{
+	return dev->vdev.driver_features & LKL_NETDEV_OFFLOAD_MASK;
+}
+
+static int has(const struct lkl_netdev *dev, int bit)
+{
+	return virtio_has(&dev->vdev, bit);
+}
+
+/* ---- iovec helpers ------------------------------------------------------ */
+
+/* out = in without its first skip bytes; returns the entry count. */
+static int iov_skip(struct iovec *out, const struct iovec *in, int cnt,
+		    size_t skip)
+{
+	int i, n = 0;
+
+	for (i = 0; i < cnt; i++) {
+		if (skip >= in[i].iov_len) {
+			skip -= in[i].iov_len;
+			continue;
+		}
+		out[n].iov_base = (uint8_t *)in[i].iov_base + skip;
+		out[n].iov_len = in[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
+static size_t iov_to_buf(void *buf, size_t len, const struct iovec *iov,
+			 int cnt)
+{
+	size_t done = 0;
+	int i;
+
+	for (i = 0; i < cnt && done < len; i++) {
+		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len :
+							 len - done;
+
+		memcpy((uint8_t *)buf + done, iov[i].iov_base, n);
+		done += n;
+	}
+	return done;
+}
+
+static size_t buf_to_iov(const struct iovec *iov, int cnt, const void *buf,
+			 size_t len)
+{
+	size_t done = 0;
+	int i;
+
+	for (i = 0; i < cnt && done < len; i++) {
+		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len :
+							 len - done;
+
+		memcpy(iov[i].iov_base, (const uint8_t *)buf + done, n);
+		done += n;
+	}
+	return done;
+}
+
+/* ---- receive (poller thread, RX lock) ---------------------------------- */
+
+/* Buffer space (header included) the largest acceptable frame needs. */
+static size_t rx_need(struct lkl_netdev *dev)
+{
+	size_t mtu = dev->config.mtu > 1500 ? dev->config.mtu : 1500;
+
+	if (has(dev, LKL_VIRTIO_NET_F_GUEST_TSO4) ||
+	    has(dev, LKL_VIRTIO_NET_F_GUEST_TSO6))
+		return VNET_HDR_LEN + GSO_FRAME_MAX;
+	return VNET_HDR_LEN + mtu + ETH_HDR_LEN + 4;
+}
+
+/*
+ * Peek at buffers for one frame of up to need bytes: one chain, or with
+ * mergeable buffers as many as it takes.  *seen is what was pending.
+ * Returns the chain count, 0 if the driver must post more first, -errno
+ * for a broken chain.
+ */
+static int rx_gather(struct lkl_netdev *dev, struct virtq *q, size_t need,
+		     uint16_t *seen, int *iovcnt, size_t *room)
+{
+	uint16_t pending = virtq_pending(q), i;
+	int mergeable = has(dev, LKL_VIRTIO_NET_F_MRG_RXBUF);
+	int n = 0, err, iov_full = 0;
+
+	*seen = pending;
+	*iovcnt = 0;
+	*room = 0;
+	for (i = 0; i < pending && *room < need; i++) {
+		struct virtq_chain *c = &dev->rx_chain[n];
+
+		err = virtq_map_chain(q, i, 1, dev->rx_iov + *iovcnt,
+				      MAX_IOV - *iovcnt, c);
+		if (err == -ENOSPC && n) {
+			iov_full = 1;
+			break;
+		}
+		if (err)
+			return err;
+		*iovcnt += c->niov;
+		*room += c->len;
+		n++;
+		if (!mergeable)
+			return c->len >= VNET_HDR_LEN ? n : -EIO;
+	}
+	/* Short of a whole frame: wait for more, unless that cannot help. */
+	if (*room < need && pending < q->num && !iov_full)
+		return 0;
+	return *room >= (size_t)VNET_HDR_LEN ? n : 0;
+}
+
+/*
+ * Hand a frame of len bytes (header included), which fills the gathered
+ * buffers from the start, to the driver.
+ */
+static void rx_publish(struct lkl_netdev *dev, struct virtq *q,
+		       vnet_hdr_t *hdr, size_t len, int iovcnt, int nchains)
+{
+	size_t left = len;
+	int n = 0;
+
+	while (left && n < nchains) {
+		struct virtq_chain *c = &dev->rx_chain[n++];
+		size_t used = left < c->len ? left : c->len;
+
+		virtq_push_used(q, c->head, used);
+		left -= used;
+	}
+	hdr->num_buffers = n;
+	buf_to_iov(dev->rx_iov, iovcnt, hdr, VNET_HDR_LEN);
+	q->last_avail += n;
+	STAT_ADD(dev, rx_packets, 1);
+	STAT_ADD(dev, rx_bytes, len - VNET_HDR_LEN);
+}
+
+static void rx_drop(struct lkl_netdev *dev, int malformed, int oversize)
+{
+	STAT_ADD(dev, rx_dropped, 1);
+	if (malformed)
+		STAT_ADD(dev, rx_malformed, 1);
+	if (oversize)
+		STAT_ADD(dev, rx_oversize, 1);
+}
+
+/*
+ * Copy a frame (from the bounce buffer, or a segment made from it) into
+ * fresh buffers and hand it over.  -ENOBUFS if it does not fit.
+ */
+static int rx_copy_in(struct lkl_netdev *dev, struct virtq *q,
+		      vnet_hdr_t *hdr, const uint8_t *data, size_t len)
+{
+	struct iovec frame[MAX_IOV];
+	int iovcnt, n, fcnt;
+	uint16_t seen;
+	size_t room;
+
+	n = rx_gather(dev, q, VNET_HDR_LEN + len, &seen, &iovcnt, &room);
+	if (n <= 0 || room < VNET_HDR_LEN + len)
+		return -ENOBUFS;
+	fcnt = iov_skip(frame, dev->rx_iov, iovcnt, VNET_HDR_LEN);
+	buf_to_iov(frame, fcnt, data, len);
+	rx_publish(dev, q, hdr, VNET_HDR_LEN + len, iovcnt, n);
+	return 0;
+}
+
+struct emit_ctx {
+	struct lkl_netdev *dev;
+	struct virtq *q;
+};
+
+static int rx_emit_segment(void *arg, const uint8_t *seg, size_t len)
+{
+	struct emit_ctx *e = arg;
+	vnet_hdr_t hdr = { 0 };
+
+	/* Checksums are complete: say so if the driver listens. */
+	if (has(e->dev, LKL_VIRTIO_NET_F_GUEST_CSUM))
+		hdr.flags = LKL_VIRTIO_NET_HDR_F_DATA_VALID;
+	if (rx_copy_in(e->dev, e->q, &hdr, seg, len)) {
+		rx_drop(e->dev, 0, 0);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+/* Cut a super-frame in dev->bounce for a driver without that TSO. */
+static int rx_segment(struct lkl_netdev *dev, struct virtq *q,
+		      vnet_hdr_t *hdr, size_t len)
+{
+	struct emit_ctx e = { dev, q };
+
+	if (!net_gso_segment(hdr, dev->bounce, len, dev->segment,
+			     VNET_HDR_LEN + GSO_FRAME_MAX, rx_emit_segment, &e)) {
+		rx_drop(dev, 0, 0);
+		return 0;
+	}
+	STAT_ADD(dev, rx_sw_gso, 1);
+	return 1;
+}
+
+/*
+ * Whether frames are read into the bounce buffer first: when the driver
+ * takes no super-frames but the backend cannot be told (raw, pipe), a
+ * frame may be far larger than any buffer the driver posts.
+ */
+static int rx_via_bounce(struct lkl_netdev *dev)
+{
+	return !dev->be->ops->set_offload &&
+	       !has(dev, LKL_VIRTIO_NET_F_GUEST_TSO4) &&
+	       !has(dev, LKL_VIRTIO_NET_F_GUEST_TSO6);
+}
+
+static int fatal_rx_error(int err)
+{
+	return err == -ENOTCONN || err == -EPIPE || err == -EBADF ||
+	       err == -EBADFD || err == -ENODEV || err == -ENXIO ||
+	       err == -EPROTO;
+}
+
+/*
+ * Move frames from the backend into the RX ring, up to one batch.
+ * Returns 1 if there may be more to do at once, 0 if the backend is
+ * empty or the ring is full.  *irq is set if the driver wants to know.
+ */
+static int rx_batch(struct lkl_netdev *dev, int *irq)
+{
+	struct virtq *q = &dev->queues[RXQ];
+	struct iovec frame[MAX_IOV];
+	uint8_t head[NET_PEEK_LEN];
+	int done = 0, pushed = 0, more = 0, bounce;
+	size_t need = rx_need(dev);
+
+	pthread_mutex_lock(&q->lock);
+	if (!q->ready || !virtio_dev_live(&dev->vdev))
+		goto out;
+	dev->rx_waiting = 0;
+	bounce = rx_via_bounce(dev);
+	virtq_want_notify(q, 0);
+
+	while (done < RX_BATCH) {
+		enum rx_verdict v;
+		vnet_hdr_t hdr;
+		int iovcnt, fcnt, nchains;
+		uint16_t seen;
+		size_t room, hl;
+		ssize_t len;
+
+		nchains = rx_gather(dev, q, need, &seen, &iovcnt, &room);
+		if (nchains < 0) {
+			/* A broken chain from the driver: stop using the queue. */
+			STAT_ADD(dev, rx_errors, 1);
+			q->ready = 0;
+			break;
+		}
+		if (nchains == 0) {
+			if (virtq_want_notify(q, 1) != seen)
+				continue;
+			dev->rx_waiting = 1;
+			break;
+		}
+		if (bounce) {
+			frame[0].iov_base = dev->bounce;
+			frame[0].iov_len = GSO_FRAME_MAX;
+			fcnt = 1;
+		} else {
+			fcnt = iov_skip(frame, dev->rx_iov, iovcnt, VNET_HDR_LEN);
+		}
+		len = dev->be->ops->rx(dev->be, &hdr, frame, fcnt);
+		if (len == -EAGAIN || len == -EINTR)
+			break;
+		done++;
+		if (len == -EMSGSIZE || len == -EBADMSG) {
+			rx_drop(dev, len == -EBADMSG, len == -EMSGSIZE);
+			continue;
+		}
+		if (len < 0) {
+			STAT_ADD(dev, rx_errors, 1);
+			STAT_ADD(dev, rx_dropped, 1);
+			if (fatal_rx_error(len)) {
+				dev->be_dead = 1;
+				break;
+			}
+			continue;
+		}
+
+		hl = iov_to_buf(head, len < NET_PEEK_LEN ? len : NET_PEEK_LEN,
+				frame, fcnt);
+		v = net_rx_check(&hdr, head, hl, len,
+				 dev->vdev.driver_features);
+		if (v == RX_MALFORMED) {
+			rx_drop(dev, 1, 0);
+			continue;
+		}
+		if (v == RX_SW_CSUM) {
+			net_csum_finish(&hdr, frame, fcnt, len);
+			STAT_ADD(dev, rx_sw_csum, 1);
+		}
+		if (v == RX_SW_GSO) {
+			/* The segments reuse the buffers the frame sits in. */
+			if (!bounce)
+				iov_to_buf(dev->bounce, len, frame, fcnt);
+			pushed |= rx_segment(dev, q, &hdr, len);
+			continue;
+		}
+		if (!bounce) {
+			rx_publish(dev, q, &hdr, VNET_HDR_LEN + len, iovcnt,
+				   nchains);
+		} else if (rx_copy_in(dev, q, &hdr, dev->bounce, len)) {
+			rx_drop(dev, 0, 1);
+			continue;
+		}
+		pushed = 1;
+	}
+	more = done == RX_BATCH;
+	if (pushed)
+		*irq = virtq_publish(q);
+out:
+	pthread_mutex_unlock(&q->lock);
+	return more;
+}
+
+/* ---- transmit (kernel thread on a kick, or poller; TX lock) ------------ */
+
+static void tx_one(struct lkl_netdev *dev, struct virtq *q,
+		   struct virtq_chain *c, int *blocked)
+{
+	struct iovec frame[MAX_IOV];
+	vnet_hdr_t hdr;
+	size_t flen;
+	ssize_t r;
+	int fcnt;
+
+	if (c->len < VNET_HDR_LEN + ETH_HDR_LEN) {
+		STAT_ADD(dev, tx_dropped, 1);
+		STAT_ADD(dev, tx_errors, 1);
+		return;
+	}
+	iov_to_buf(&hdr, VNET_HDR_LEN, c->iov, c->niov);
+	fcnt = iov_skip(frame, c->iov, c->niov, VNET_HDR_LEN);
+	flen = c->len - VNET_HDR_LEN;
+	r = dev->be->ops->tx(dev->be, &hdr, frame, fcnt);
+	if (r == -EAGAIN || r == -EWOULDBLOCK) {
+		*blocked = 1;
+		return;
+	}
+	if (r < 0) {
+		STAT_ADD(dev, tx_dropped, 1);
+		STAT_ADD(dev, tx_errors, 1);
+		return;
+	}
+	STAT_ADD(dev, tx_packets, 1);
+	STAT_ADD(dev, tx_bytes, flen);
+}
+
+/* Send everything the driver queued.  Returns 1 if an interrupt is due. */
+static int tx_drain(struct lkl_netdev *dev)
+{
+	struct virtq *q = &dev->queues[TXQ];
+	int pushed = 0, blocked = 0;
+
+	if (!q->ready)
+		return 0;
+	do {
+		while (!blocked && virtq_pending(q)) {
+			struct virtq_chain c;
+
+			if (virtq_map_chain(q, 0, 0, dev->tx_iov, MAX_IOV, &c)) {
+				/* A broken ring: stop using it until a reset. */
+				STAT_ADD(dev, tx_errors, 1);
+				q->ready = 0;
+				return pushed && virtq_publish(q);
+			}
+			tx_one(dev, q, &c, &blocked);
+			if (blocked)
+				break;
+			virtq_push_used(q, c.head, 0);
+			q->last_avail++;
+			pushed = 1;
+		}
+	} while (!blocked && virtq_want_notify(q, 1));
+
+	if (blocked) {
+		__atomic_store_n(&dev->tx_blocked, 1, __ATOMIC_RELEASE);
+		wake_poller(dev);	/* to wait for POLLOUT */
+	}
+	return pushed && virtq_publish(q);
+}
+
+static void tx_kick(struct lkl_netdev *dev)
+{
+	struct virtq *q = &dev->queues[TXQ];
+	int irq = 0;
+
+	pthread_mutex_lock(&q->lock);
+	if (!dev->tx_blocked)
+		irq = tx_drain(dev);
+	pthread_mutex_unlock(&q->lock);
+	if (irq) {
+		STAT_ADD(dev, irqs, 1);
+		virtio_dev_interrupt(&dev->vdev, LKL_VIRTIO_MMIO_INT_VRING);
+	}
+}
+
+static void tx_resume(struct lkl_netdev *dev)
+{
+	struct virtq *q = &dev->queues[TXQ];
+	int irq;
+
+	pthread_mutex_lock(&q->lock);
+	dev->tx_blocked = 0;
+	irq = tx_drain(dev);
+	pthread_mutex_unlock(&q->lock);
+	if (irq) {
+		STAT_ADD(dev, irqs, 1);
+		virtio_dev_interrupt(&dev->vdev, LKL_VIRTIO_MMIO_INT_VRING);
+	}
+}
+
+/* ---- the poller thread ------------------------------------------------- */
+
+static unsigned long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+static void drain_eventfd(struct lkl_netdev *dev)
+{
+	uint64_t v;
+	ssize_t r = read(dev->evfd, &v, sizeof(v));
+
+	(void)r;
+}
+
+/* One round of work; returns 1 if there may be more at once. */
+static int poll_work(struct lkl_netdev *dev)
+{
+	int irq = 0, more = 0;
+
+	if (!virtio_dev_live(&dev->vdev))
+		return 0;
+	if (!dev->be_dead)
+		more = rx_batch(dev, &irq);
+	if (irq) {
+		STAT_ADD(dev, irqs, 1);
+		virtio_dev_interrupt(&dev->vdev, LKL_VIRTIO_MMIO_INT_VRING);
+	}
+	if (__atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE))
+		tx_resume(dev);
+	return more;
+}
+
+static int build_pollfds(struct lkl_netdev *dev, struct pollfd *fds)
+{
+	int n = 1;
+
+	fds[0].fd = dev->evfd;
+	fds[0].events = POLLIN;
+	if (!virtio_dev_live(&dev->vdev))
+		return n;
+	if (!dev->be_dead && !dev->rx_waiting) {
+		fds[n].fd = dev->be->rx_fd;
+		fds[n++].events = POLLIN;
+	}
+	if (__atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE)) {
+		if (n > 1 && fds[1].fd == dev->be->tx_fd) {
+			fds[1].events |= POLLOUT;
+		} else {
+			fds[n].fd = dev->be->tx_fd;
+			fds[n++].events = POLLOUT;
+		}
+	}
+	return n;
+}
+
+static void poller_main(void *arg)
+{
+	struct lkl_netdev *dev = arg;
+	struct pollfd fds[3];
+
+	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
+		int busy = __atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
+		int n;
+
+		if (poll_work(dev))
+			continue;
+		n = build_pollfds(dev, fds);
+		if (busy > 0 && n > 1) {
+			/* Spin on the backend before paying for a wakeup. */
+			unsigned long long end = now_us() + busy;
+
+			while (!poll(fds, n, 0) && now_us() < end &&
+			       !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
+				;
+		}
+		if (poll(fds, n, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN)
+			drain_eventfd(dev);
+		/* Hung up with nothing to read: stop polling it. */
+		if (n > 1 && (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+		    !(fds[1].revents & POLLIN))
+			dev->be_dead = 1;
+	}
+}
+
+/* ---- virtio device callbacks ------------------------------------------ */
+
+static void net_config_read(struct virtio_dev *vdev, int offset, void *value,
+			    int size)
+{
+	struct lkl_netdev *dev = to_net(vdev);
+
+	if (offset >= 0 && offset + size <= (int)sizeof(dev->config))
+		memcpy(value, (uint8_t *)&dev->config + offset, size);
+}
+
+static void net_notify(struct virtio_dev *vdev, int qidx)
+{
+	struct lkl_netdev *dev = to_net(vdev);
+
+	STAT_ADD(dev, kicks, 1);
+	if (qidx == TXQ)
+		tx_kick(dev);
+	else
+		wake_poller(dev);	/* new RX buffers */
+}
+
+static int net_check_features(struct virtio_dev *vdev)
+{
+	struct lkl_netdev *dev = to_net(vdev);
+
+	if (!dev->be->ops->set_offload)
+		return 0;
+	return dev->be->ops->set_offload(dev->be, negotiated(dev));
+}
+
+static void net_start(struct virtio_dev *vdev)
+{
+	wake_poller(to_net(vdev));
+}
+
+static void net_reset(struct virtio_dev *vdev)
+{
+	struct lkl_netdev *dev = to_net(vdev);
+
+	__atomic_store_n(&dev->tx_blocked, 0, __ATOMIC_RELEASE);
+	dev->rx_waiting = 0;
+	wake_poller(dev);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config_read = net_config_read,
+	.notify = net_notify,
+	.check_features = net_check_features,
+	.start = net_start,
+	.reset = net_reset,
+};
+
+/* ---- public API -------------------------------------------------------- */
+
+/* The spec's dependencies (5.1.3.1): TSO needs the matching checksum. */
+static uint64_t offload_fixup(uint64_t o)
+{
+	if (!(o & LKL_NETDEV_CSUM))
+		o &= ~(LKL_NETDEV_HOST_TSO4 | LKL_NETDEV_HOST_TSO6);
+	if (!(o & LKL_NETDEV_GUEST_CSUM))
+		o &= ~(LKL_NETDEV_GUEST_TSO4 | LKL_NETDEV_GUEST_TSO6);
+	return o;
+}
+
+static void net_destroy(struct lkl_netdev *dev)
+{
+	if (dev->poller) {
+		__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
+		wake_poller(dev);
+		lkl_host_ops.thread_join(dev->poller);
+	}
+	virtio_dev_unregister(&dev->vdev);
+	if (dev->evfd >= 0)
+		close(dev->evfd);
+	if (dev->be) {
+		dev->be->in_use = 0;
+		dev->be->ops->free(dev->be);
+	}
+	free(dev->bounce);
+	free(dev->segment);
+	free(dev);
+}
+
+int lkl_netdev_create(struct lkl_netdev_backend *be,
+		      const struct lkl_netdev_config *cfg,
+		      struct lkl_netdev **out)
+{
+	struct lkl_netdev *dev;
+	int qsize = cfg->queue_size ? cfg->queue_size : DEFAULT_QUEUE;
+	int err;
+
+	if (!be || be->in_use)
+		return -EINVAL;
+	if (qsize < 2 || qsize > MAX_QUEUE || (qsize & (qsize - 1)) ||
+	    cfg->mtu < 0 || (cfg->mtu && (cfg->mtu < 68 || cfg->mtu > 65535))) {
+		lkl_netdev_backend_free(be);
+		return -EINVAL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		lkl_netdev_backend_free(be);
+		return -ENOMEM;
+	}
+	dev->be = be;
+	be->in_use = 1;
+	dev->evfd = -1;
+	dev->ifindex = -1;
+	dev->busy_poll_us = cfg->busy_poll_us;
+
+	dev->offered = offload_fixup(cfg->offload & LKL_NETDEV_OFFLOAD_MASK &
+				     be->offloads);
+	dev->vdev.device_id = LKL_VIRTIO_ID_NET;
+	dev->vdev.device_features = dev->offered |
+		1ULL << LKL_VIRTIO_F_VERSION_1 |
+		1ULL << LKL_VIRTIO_RING_F_EVENT_IDX |
+		1ULL << LKL_VIRTIO_RING_F_INDIRECT_DESC |
+		1ULL << LKL_VIRTIO_NET_F_STATUS;
+	dev->config.status = LKL_VIRTIO_NET_S_LINK_UP;
+	if (cfg->has_mac) {
+		dev->vdev.device_features |= 1ULL << LKL_VIRTIO_NET_F_MAC;
+		memcpy(dev->config.mac, cfg->mac, 6);
+	}
+	if (cfg->mtu) {
+		dev->vdev.device_features |= 1ULL << LKL_VIRTIO_NET_F_MTU;
+		dev->config.mtu = cfg->mtu;
+	}
+	dev->vdev.ops = &net_ops;
+	dev->vdev.queues = dev->queues;
+	dev->vdev.nqueues = 2;
+	dev->vdev.queue_num_max = qsize;
+
+	err = -ENOMEM;
+	dev->bounce = malloc(VNET_HDR_LEN + GSO_FRAME_MAX);
+	dev->segment = malloc(VNET_HDR_LEN + GSO_FRAME_MAX);
+	if (!dev->bounce || !dev->segment)
+		goto fail;
+	dev->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->evfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (be->ops->prepare) {
+		err = be->ops->prepare(be, dev->offered);
+		if (err)
+			goto fail;
+	}
+	err = virtio_dev_register(&dev->vdev);
+	if (err)
+		goto fail;
+	dev->poller = lkl_host_ops.thread_create(poller_main, dev);
+	if (!dev->poller) {
+		err = -EAGAIN;
+		goto fail;
+	}
+	*out = dev;
+	return 0;
+
+fail:
+	net_destroy(dev);
+	return err;
+}
+
+static int cmdline_id(const struct lkl_netdev *dev)
+{
+	/* Apart from the ids lkl_virtio_mmio_add hands out (0, 1, ...). */
+	return CMDLINE_ID_BASE + (int)((uintptr_t)dev->vdev.base >> 24);
+}
+
+int lkl_netdev_cmdline(struct lkl_netdev *dev, char *buf, size_t len)
+{
+	int n;
+
+	n = snprintf(buf, len, "virtio_mmio.device=%d@0x%lx:%d:%d",
+		     VIRTIO_MMIO_WINDOW, (unsigned long)dev->vdev.base,
+		     dev->vdev.irq, cmdline_id(dev));
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	dev->attached = 1;
+	return n;
+}
+
+int lkl_netdev_attach(struct lkl_netdev *dev)
+{
+	long ret;
+
+	if (dev->attached)
+		return -EALREADY;
+	ret = lkl_virtio_mmio_add((unsigned long)dev->vdev.base,
+				  VIRTIO_MMIO_WINDOW, dev->vdev.irq);
+	if (ret == 0)
+		dev->attached = 1;
+	return ret;
+}
+
+int lkl_netdev_ifindex(struct lkl_netdev *dev)
+{
+	if (dev->ifindex < 0 && dev->attached)
+		dev->ifindex = net_find_ifindex((unsigned long)dev->vdev.base);
+	return dev->ifindex;
+}
+
+uint64_t lkl_netdev_offered(const struct lkl_netdev *dev)
+{
+	return dev->offered;
+}
+
+uint64_t lkl_netdev_negotiated(const struct lkl_netdev *dev)
+{
+	return negotiated(dev);
+}
+
+uint64_t lkl_netdev_features(const struct lkl_netdev *dev)
+{
+	return dev->vdev.driver_features;
+}
+
+void lkl_netdev_get_stats(const struct lkl_netdev *dev,
+			  struct lkl_netdev_stats *st)
+{
+	const uint64_t *src = (const uint64_t *)&dev->stats;
+	uint64_t *dst = (uint64_t *)st;
+	size_t i;
+
+	for (i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void lkl_netdev_set_link(struct lkl_netdev *dev, int up)
+{
+	dev->config.status = up ? LKL_VIRTIO_NET_S_LINK_UP : 0;
+	__atomic_fetch_add(&dev->vdev.config_gen, 1, __ATOMIC_SEQ_CST);
+	if (virtio_dev_live(&dev->vdev))
+		virtio_dev_interrupt(&dev->vdev, LKL_VIRTIO_MMIO_INT_CONFIG);
+}
+
+void lkl_netdev_set_busy_poll(struct lkl_netdev *dev, int us)
+{
+	__atomic_store_n(&dev->busy_poll_us, us < 0 ? 0 : us, __ATOMIC_RELAXED);
+	wake_poller(dev);
+}
+
+int lkl_netdev_free(struct lkl_netdev *dev)
+{
+	if (!dev)
+		return 0;
+	if (dev->attached && lkl_is_running())
+		return -EBUSY;
+	net_destroy(dev);
+	return 0;
+}
