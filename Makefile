@@ -22,5 +22,13 @@ test: setup build
 	@$(MAKE) --no-print-directory -C tests/native BUILD=$(CURDIR)/build
 	$(PYTHON) -m pytest -q -ra tests
 
+# Benchmarks (root: they build network namespaces).  JSON in bench/results/.
+bench: setup build
+	@$(MAKE) --no-print-directory -C bench/native BUILD=$(CURDIR)/build
+	$(PYTHON) bench/syscall_latency.py
+	$(PYTHON) bench/tcp_rr.py
+	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
+	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py; fi
+
 clean:
 	rm -rf build

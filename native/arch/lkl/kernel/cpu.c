@@ -13,13 +13,13 @@
 #include <linux/sched/idle.h>
 #include <linux/cpu.h>
 #include <linux/tick.h>
+#include <linux/sched/task.h>
 #include <asm/lkl.h>
 
 /* kernel/time/tick-sched.c: false with "nohz=off" on the command line. */
 extern bool tick_nohz_enabled;
 
 static struct lkl_sem *cpu_sem;	/* 1 when the CPU is free */
-static struct lkl_sem *idle_sem;	/* wakes the idle task */
 static int cpu_shutdown;
 
 bool lkl_cpu_is_shutdown(void)
@@ -50,13 +50,75 @@ bool lkl_cpu_try_take(void)
 }
 
 /*
- * Give the CPU back.  Interrupts that were raised while it was held were
- * left pending for the holder; whoever releases runs them first, and
- * looks again after releasing, because a host thread may have raised
- * one between our last look and the release.
- *
- * ran_work: the caller ran kernel code in the idle task's place (a
- * direct syscall).
+ * The idle task's own thread waits on its task semaphore both when it is
+ * switched out and while it is parked in arch_cpu_idle() with the CPU
+ * free.  It is woken from the park only by a switch to the idle task,
+ * which hands it the CPU.
+ */
+static bool idle_parked;
+enum { IDLE_SWITCHED_TO = 1 };
+static int idle_wake;
+
+/*
+ * A host thread that holds the free CPU runs in the idle task's place.
+ * When an interrupt it delivered made work, it runs the scheduler itself
+ * (schedule_as_idle) instead of waking the idle thread to do it: one
+ * host context switch less on every wakeup path.
+ */
+static bool idle_borrowed;
+static void *borrow_jb[5];
+
+void schedule_idle(void);	/* kernel/sched/core.c */
+
+/* __switch_to() is about to run the idle task. */
+void lkl_idle_switched_to(void)
+{
+	if (idle_parked) {
+		idle_parked = false;
+		idle_wake = IDLE_SWITCHED_TO;
+	}
+}
+
+/*
+ * __switch_to() is about to hand the CPU on from the idle task: if a host
+ * thread is running the scheduler in idle's place, it must leave through
+ * its jump buffer once the next task runs.  Decided, and the buffer
+ * copied, before the hand-off: afterwards the idle thread itself (or
+ * another borrower) may already be switching again.
+ */
+bool lkl_idle_leaving(void **jb)
+{
+	if (!idle_borrowed)
+		return false;
+	idle_borrowed = false;
+	memcpy(jb, borrow_jb, sizeof(borrow_jb));
+	return true;
+}
+
+/*
+ * True if the CPU went to another task, false if idle stayed current.
+ * Brackets the switch the way do_idle() does when it leaves its loop,
+ * so the task that runs gets its tick back; arch_cpu_idle() re-enters
+ * the idle state when the idle task is switched to again.
+ */
+static noinline bool schedule_as_idle(void)
+{
+	if (__builtin_setjmp(borrow_jb))
+		return true;
+	tick_nohz_idle_exit();
+	idle_borrowed = true;
+	schedule_idle();
+	idle_borrowed = false;
+	tick_nohz_idle_enter();
+	return false;
+}
+
+/*
+ * Give the CPU back, called with the idle task current by a host thread
+ * that is not the idle thread (it delivered interrupts, or ran a direct
+ * syscall: ran_work).  Interrupts raised while the CPU was held were left
+ * pending; run them first, and look again after releasing, because a
+ * host thread may have raised one between our last look and the release.
  */
 void lkl_cpu_release(bool ran_work)
 {
@@ -65,33 +127,33 @@ void lkl_cpu_release(bool ran_work)
 			lkl_run_pending_irqs();
 			ran_work = true;
 		}
+		if (tif_need_resched()) {
+			if (schedule_as_idle())
+				return;		/* the CPU went with the switch */
+			continue;
+		}
 		/*
-		 * The CPU is released only while the idle task is current.
-		 * If an interrupt made work, the idle task must go and
-		 * schedule it.  With dyntick-idle it must also run its loop
-		 * once more after anything ran in its place, to re-decide
-		 * when the next tick is due (on hardware the idle loop wakes
-		 * on every interrupt); "nohz=off" makes the periodic tick do
-		 * that instead, which is cheaper for direct syscalls.
+		 * With dyntick-idle, after anything ran in its place the idle
+		 * loop must re-decide when the next tick is due (on hardware
+		 * it wakes on every interrupt).  That step of the loop is
+		 * done here, on the idle task's behalf.
 		 */
-		if (tif_need_resched() || (ran_work && tick_nohz_enabled))
-			lkl_idle_kick();
-		ran_work = false;
+		if (ran_work && tick_nohz_enabled && idle_parked) {
+			local_irq_disable();
+			tick_nohz_idle_stop_tick();
+			local_irq_enable();
+			ran_work = false;
+			continue;
+		}
 		lkl_ops->sem_up(cpu_sem);
 		if (!lkl_irqs_pending() || !lkl_cpu_try_take())
 			return;
 	}
 }
 
-void lkl_idle_kick(void)
-{
-	lkl_ops->sem_up(idle_sem);
-}
-
 void lkl_cpu_shutdown(void)
 {
 	__atomic_store_n(&cpu_shutdown, 1, __ATOMIC_SEQ_CST);
-	lkl_ops->sem_up(idle_sem);
 }
 
 /* After halt: wake the host threads waiting for the CPU (they give up). */
@@ -103,10 +165,10 @@ void lkl_cpu_release_waiters(void)
 int lkl_cpu_init(void)
 {
 	cpu_sem = lkl_ops->sem_alloc(0);	/* the boot thread holds it */
-	idle_sem = lkl_ops->sem_alloc(0);
-	if (!cpu_sem || !idle_sem)
+	if (!cpu_sem)
 		return -ENOMEM;
 	cpu_shutdown = 0;
+	idle_parked = idle_borrowed = false;
 	return 0;
 }
 
@@ -116,26 +178,39 @@ int lkl_cpu_init(void)
  */
 void lkl_cpu_cleanup(void)
 {
-	lkl_ops->sem_free(idle_sem);
-	idle_sem = NULL;
 }
 
 /*
- * The idle task: called with interrupts off, returns with them on.
- * It is the only place the CPU is given away, so everything other host
- * threads hand in (interrupts, syscall requests) ends up here.
+ * The idle task: called with interrupts off, returns with them on.  It
+ * parks with the CPU free; other host threads then run in its place.
  */
 void arch_cpu_idle(void)
 {
 	raw_local_irq_enable();
-	if (need_resched())
-		return;
+	for (;;) {
+		if (lkl_irqs_pending())
+			lkl_run_pending_irqs();
+		if (need_resched())
+			return;
+		idle_parked = true;
+		lkl_ops->sem_up(cpu_sem);
+		/* An interrupt raised just before the release: deliver it. */
+		if (!lkl_irqs_pending() || !lkl_cpu_try_take())
+			break;
+		idle_parked = false;
+	}
 
-	lkl_cpu_release(false);
-	lkl_ops->sem_down(idle_sem);
-	if (lkl_cpu_is_shutdown() || !lkl_cpu_take())
+	lkl_ops->sem_down(init_task.thread.sched_sem);
+	if (READ_ONCE(init_task.thread.dead))
 		lkl_ops->thread_exit();
-
+	/* Woken with the CPU, switched to by another task. */
+	if (idle_wake == IDLE_SWITCHED_TO) {
+		schedule_tail(lkl_switched_from());
+		/* Back in the idle loop, which a borrowed switch had left. */
+		tick_nohz_idle_enter();
+	}
+	idle_wake = 0;
+	raw_local_irq_enable();
 	if (lkl_irqs_pending())
 		lkl_run_pending_irqs();
 }

@@ -68,6 +68,11 @@ void lkl_threads_cleanup(void)
 	init_task.thread.sched_sem = NULL;
 }
 
+struct task_struct *lkl_switched_from(void)
+{
+	return switched_from;
+}
+
 /* First code of a new task's host thread. */
 static void task_bootstrap(void *arg)
 {
@@ -143,10 +148,17 @@ struct task_struct *__switch_to(struct task_struct *prev,
 {
 	struct thread_struct *prev_t = &prev->thread;
 	bool prev_dying = READ_ONCE(prev->__state) == TASK_DEAD;
+	void *leave_jb[5];
+	bool leave = prev == &init_task && lkl_idle_leaving(leave_jb);
 
 	switched_from = prev;
 	lkl_current_ti = task_thread_info(next);
+	if (next == &init_task)
+		lkl_idle_switched_to();
 	lkl_ops->sem_up(next->thread.sched_sem);
+	/* A host thread that scheduled in the idle task's place leaves. */
+	if (leave)
+		__builtin_longjmp(leave_jb, 1);
 
 	/* The exit path switches away one last time; prev may be freed. */
 	if (prev_dying)

@@ -17,8 +17,9 @@ bool lkl_cpu_is_shutdown(void);
 void lkl_cpu_shutdown(void);
 int lkl_cpu_init(void);
 void lkl_cpu_cleanup(void);
-/* Post the idle task's wakeup (an IRQ made work for the scheduler). */
-void lkl_idle_kick(void);
+/* Called by __switch_to() around the idle task. */
+void lkl_idle_switched_to(void);
+bool lkl_idle_leaving(void **jb);
 
 /* irq.c */
 bool lkl_irqs_pending(void);
@@ -28,6 +29,7 @@ int lkl_irq_init(void);
 /* threads.c */
 void lkl_threads_stop_all(void);
 int lkl_threads_init_boot(lkl_thread_t boot_thread);
+struct task_struct *lkl_switched_from(void);
 void lkl_threads_cleanup(void);
 
 /* syscalls.c */
