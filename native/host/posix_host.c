@@ -62,9 +62,22 @@ static void host_panic(void)
 
 /* ---- semaphores --------------------------------------------------------- */
 
+/* A freed semaphore must never be used again: say who did, and stop. */
+#define SEM_MAGIC	0x6c6b6c73	/* "lkls" */
+
 struct lkl_sem {
 	sem_t sem;
+	unsigned int magic;
 };
+
+static void check_sem(struct lkl_sem *s, const char *op, void *caller)
+{
+	if (s->magic != SEM_MAGIC) {
+		fprintf(stderr, "lkl: %s on a freed semaphore %p from %p\n", op,
+			(void *)s, caller);
+		abort();
+	}
+}
 
 static struct lkl_sem *host_sem_alloc(int count)
 {
@@ -74,22 +87,28 @@ static struct lkl_sem *host_sem_alloc(int count)
 		free(s);
 		return NULL;
 	}
+	if (s)
+		s->magic = SEM_MAGIC;
 	return s;
 }
 
 static void host_sem_free(struct lkl_sem *s)
 {
+	check_sem(s, "free", __builtin_return_address(0));
+	s->magic = 0;
 	sem_destroy(&s->sem);
 	free(s);
 }
 
 static void host_sem_up(struct lkl_sem *s)
 {
+	check_sem(s, "up", __builtin_return_address(0));
 	sem_post(&s->sem);
 }
 
 static void host_sem_down(struct lkl_sem *s)
 {
+	check_sem(s, "down", __builtin_return_address(0));
 	while (sem_wait(&s->sem) != 0 && errno == EINTR)
 		;
 }

@@ -15,9 +15,11 @@
  *   its shadow's task_struct ("current" becomes the shadow; the scheduler
  *   is not told) and runs the call itself.  If the call sleeps,
  *   schedule() lands in arch_schedule_borrowed(): the host thread gives
- *   the CPU back and waits; the shadow sleeps for real; when the
- *   scheduler runs it again, its own thread hands the task to the waiting
- *   host thread and parks until the call is over.
+ *   the CPU back and becomes the task's executor (its semaphore is the
+ *   one a switch to the task posts), so when the scheduler runs the task
+ *   again it is this thread that wakes, as the task.  At the end of the
+ *   call it parks the task and leaves; the shadow's own thread stays
+ *   parked through all of this.
  */
 #include <linux/syscalls.h>
 #include <linux/interrupt.h>
@@ -71,12 +73,12 @@ struct shadow {
 	int exiting;
 
 	/* Direct mode. */
-	struct lkl_sem *direct_sem;	/* the host thread waits for its task */
-	struct lkl_sem *park_sem;	/* the shadow's own thread waits here */
-	int direct_waiting;		/* the host thread slept on the task */
+	struct lkl_sem *direct_sem;	/* the host thread executes the task */
+	int direct_waiting;		/* it sleeps in arch_schedule_borrowed */
 	struct thread_info *lent_ti;	/* the task whose place it took */
 	unsigned long lent_flags;
 	void *halt_jb[5];		/* where a halt sends the host thread */
+	void *leave_jb[5];		/* where it leaves the parked task */
 };
 
 /*
@@ -218,28 +220,12 @@ static int shadow_main(void *arg)
 	lkl_ops->sem_up(s->done);
 
 	for (;;) {
-		if (READ_ONCE(s->direct_waiting)) {
-			/*
-			 * A host thread slept on this task and the scheduler
-			 * has just run it: the host thread finishes its call
-			 * as this task, on the CPU we hold, while we park.
-			 */
-			s->direct_waiting = 0;
-			lkl_ops->sem_up(s->direct_sem);
-			lkl_ops->sem_down(s->park_sem);
-			if (lkl_cpu_is_shutdown())
-				lkl_ops->thread_exit();
-			continue;
-		}
 		set_current_state(TASK_IDLE);
-		if (!__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) &&
-		    !READ_ONCE(s->direct_waiting)) {
+		if (!__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE)) {
 			schedule();
 			continue;
 		}
 		__set_current_state(TASK_RUNNING);
-		if (!s->pending)
-			continue;
 		s->pending = 0;
 		if (s->exiting)
 			break;
@@ -333,7 +319,6 @@ static void shadow_free(struct shadow *s)
 	all_del(s);
 	lkl_ops->sem_free(s->done);
 	lkl_ops->sem_free(s->direct_sem);
-	lkl_ops->sem_free(s->park_sem);
 	lkl_ops->mem_free(s);
 }
 
@@ -366,9 +351,8 @@ static struct shadow *current_shadow(bool halting)
 	memset(s, 0, sizeof(*s));
 	s->done = lkl_ops->sem_alloc(0);
 	s->direct_sem = lkl_ops->sem_alloc(0);
-	s->park_sem = lkl_ops->sem_alloc(0);
 	all_add(s);
-	if (!s->done || !s->direct_sem || !s->park_sem) {
+	if (!s->done || !s->direct_sem) {
 		shadow_free(s);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -390,28 +374,51 @@ static struct shadow *current_shadow(bool halting)
 bool arch_schedule_borrowed(void)
 {
 	struct shadow *s = borrowed;
+	struct task_struct *task;
 
 	if (!s || current != s->task)
 		return false;
 	if (task_is_running(current))
 		return true;		/* nothing to sleep for */
 
+	task = s->task;
 	borrowed = NULL;
+	/* From now on a switch to the task wakes this thread. */
+	task->thread.exec_sem = s->direct_sem;
 	s->direct_waiting = 1;
 	lkl_current_ti = s->lent_ti;
 	arch_local_irq_restore(s->lent_flags);
 	lkl_cpu_release(true);
 
 	lkl_ops->sem_down(s->direct_sem);
+	s->direct_waiting = 0;
 	if (lkl_cpu_is_shutdown())
 		__builtin_longjmp(s->halt_jb, 1);
-	/*
-	 * From here this host thread is the task's executor: if the task
-	 * sleeps again it waits in __switch_to, where a halt must send it
-	 * back to direct_syscall() rather than end it.
-	 */
-	s->task->thread.exit_jb = s->halt_jb;
+	/* Switched to, as the task: finish the switch, then the syscall. */
+	schedule_tail(lkl_switched_from());
+	/* A halt while it sleeps in __switch_to sends it to halt_jb. */
+	task->thread.exit_jb = s->halt_jb;
 	return true;
+}
+
+/*
+ * The syscall slept, so this thread executes the task for real: put the
+ * task back to sleep for its own thread and leave at the switch.
+ */
+static noinline void park_and_leave(struct shadow *s)
+{
+	struct task_struct *task = s->task;
+
+	if (__builtin_setjmp(s->leave_jb))
+		return;
+	task->thread.exit_jb = NULL;
+	task->thread.exec_sem = task->thread.sched_sem;
+	task->thread.leave_jb = s->leave_jb;
+	for (;;) {
+		set_current_state(TASK_IDLE);
+		schedule();
+		/* Woken before it could sleep: try again. */
+	}
 }
 
 static long direct_syscall(struct shadow *s, long nr)
@@ -436,7 +443,6 @@ static long direct_syscall(struct shadow *s, long nr)
 
 	ret = run_syscall(nr, s->args);
 
-	task->thread.exit_jb = NULL;
 	if (borrowed == s) {
 		/* It never slept: give the place back to the idle task. */
 		arch_local_irq_disable();
@@ -447,8 +453,7 @@ static long direct_syscall(struct shadow *s, long nr)
 		arch_local_irq_restore(s->lent_flags);
 		lkl_cpu_release(true);
 	} else {
-		/* It slept and runs as itself: its own thread takes it back. */
-		lkl_ops->sem_up(s->park_sem);
+		park_and_leave(s);
 	}
 	return ret;
 }
@@ -522,15 +527,24 @@ void lkl_syscalls_cancel_all(void)
 
 	all_lock_take();
 	for (s = all_shadows; s; s = s->next_all) {
+		struct task_struct *task = s->task;
+
 		s->task = NULL;
 		if (__atomic_exchange_n(&s->in_call, 0, __ATOMIC_SEQ_CST)) {
 			s->ret = -ENODEV;
 			lkl_ops->sem_up(s->done);
 		}
-		/* Direct mode: a host thread asleep on its task, a parked shadow. */
-		if (s->direct_waiting)
+		/*
+		 * Direct mode: an application thread executes the task and
+		 * sleeps in it.  It leaves for direct_syscall() once woken
+		 * (dead, or the CPU shut down); the task forgets its semaphore
+		 * first, since the thread frees it on its way out.
+		 */
+		if (task && task->thread.exec_sem == s->direct_sem) {
+			task->thread.exec_sem = task->thread.sched_sem;
+			WRITE_ONCE(task->thread.dead, true);
 			lkl_ops->sem_up(s->direct_sem);
-		lkl_ops->sem_up(s->park_sem);
+		}
 	}
 	all_lock_release();
 	ready_list = create_list = NULL;

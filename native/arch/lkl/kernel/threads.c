@@ -55,6 +55,7 @@ int lkl_threads_init_boot(lkl_thread_t boot_thread)
 	init_task.thread.sched_sem = lkl_ops->sem_alloc(0);
 	if (!init_task.thread.sched_sem)
 		return -ENOMEM;
+	init_task.thread.exec_sem = init_task.thread.sched_sem;
 	init_task.thread.host_thread = boot_thread;
 	init_task.thread.dead = false;
 	live_tasks = NULL;
@@ -109,6 +110,7 @@ int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
 	t->sched_sem = lkl_ops->sem_alloc(0);
 	if (!t->sched_sem)
 		return -ENOMEM;
+	t->exec_sem = t->sched_sem;
 	t->host_thread = lkl_ops->thread_create(task_bootstrap, p);
 	if (!t->host_thread) {
 		lkl_ops->sem_free(t->sched_sem);
@@ -128,6 +130,9 @@ static void reap_host_thread(struct task_struct *p)
 		return;
 	WRITE_ONCE(t->dead, true);
 	lkl_ops->sem_up(t->sched_sem);
+	/* An application thread executing the task leaves through exit_jb. */
+	if (t->exec_sem != t->sched_sem)
+		lkl_ops->sem_up(t->exec_sem);
 	lkl_ops->thread_join(t->host_thread);
 	t->host_thread = 0;
 	lkl_ops->sem_free(t->sched_sem);
@@ -147,16 +152,30 @@ struct task_struct *__switch_to(struct task_struct *prev,
 				struct task_struct *next)
 {
 	struct thread_struct *prev_t = &prev->thread;
+	struct lkl_sem *wait_sem = prev_t->exec_sem;
 	bool prev_dying = READ_ONCE(prev->__state) == TASK_DEAD;
 	void *leave_jb[5];
-	bool leave = prev == &init_task && lkl_idle_leaving(leave_jb);
+	bool leave = false;
+
+	/*
+	 * A host thread that is not prev's own leaves instead of waiting:
+	 * one that scheduled in the idle task's place, or an application
+	 * thread done with its task.  Decided, and the jump buffer copied,
+	 * before the hand-off, after which others may switch again.
+	 */
+	if (prev == &init_task)
+		leave = lkl_idle_leaving(leave_jb);
+	else if (prev_t->leave_jb) {
+		memcpy(leave_jb, prev_t->leave_jb, sizeof(leave_jb));
+		prev_t->leave_jb = NULL;
+		leave = true;
+	}
 
 	switched_from = prev;
 	lkl_current_ti = task_thread_info(next);
 	if (next == &init_task)
 		lkl_idle_switched_to();
-	lkl_ops->sem_up(next->thread.sched_sem);
-	/* A host thread that scheduled in the idle task's place leaves. */
+	lkl_ops->sem_up(next->thread.exec_sem);
 	if (leave)
 		__builtin_longjmp(leave_jb, 1);
 
@@ -164,7 +183,7 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	if (prev_dying)
 		lkl_ops->thread_exit();
 
-	lkl_ops->sem_down(prev_t->sched_sem);
+	lkl_ops->sem_down(wait_sem);
 	if (READ_ONCE(prev_t->dead)) {
 		if (prev_t->exit_jb)
 			__builtin_longjmp(prev_t->exit_jb, 1);

@@ -19,8 +19,16 @@ struct thread_struct {
 	/* What the task's host thread runs once first scheduled. */
 	int (*fn)(void *);
 	void *fn_arg;
-	/* The host thread executing this task waits here while switched out. */
+	/* The task's own host thread waits here while switched out. */
 	struct lkl_sem *sched_sem;
+	/*
+	 * Where whoever executes the task waits while it is switched out:
+	 * sched_sem, or an application thread's semaphore while that thread
+	 * runs the task (direct syscalls).
+	 */
+	struct lkl_sem *exec_sem;
+	/* Set by an application thread that leaves the task at the next switch. */
+	void **leave_jb;
 	/* The host thread created for this task (0: none or reaped). */
 	lkl_thread_t host_thread;
 	/* Set when the task is gone and its host thread must leave. */
