@@ -24,11 +24,13 @@ test: setup build
 
 # Benchmarks (root: they build network namespaces).  JSON in bench/results/.
 bench: setup build
+	@$(PYTHON) -m pip install -q --disable-pip-version-check matplotlib || echo "(no matplotlib: tables only)"
 	@$(MAKE) --no-print-directory -C bench/native BUILD=$(CURDIR)/build
 	$(PYTHON) bench/syscall_latency.py
 	$(PYTHON) bench/tcp_rr.py
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py; fi
+	$(PYTHON) bench/report.py
 
 clean:
 	rm -rf build
