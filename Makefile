@@ -32,5 +32,9 @@ bench: setup build
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py; fi
 	$(PYTHON) bench/report.py
 
+# Boot a kernel inside this process and move data through its TCP stack.
+demo: setup build
+	$(PYTHON) -m lkl
+
 clean:
 	rm -rf build

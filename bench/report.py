@@ -24,7 +24,7 @@ def syscall_section(data: dict) -> list[str]:
     for r in data["rows"]:
         lines.append(f"| {r['name']} | {r['lkl_median_ns']:.0f} | {r['lkl_p99_ns']:.0f} "
                      f"| {r['host_median_ns']:.0f} | {r['ratio_median']:.2f}x |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def tcp_rr_section(data: dict) -> list[str]:
@@ -35,7 +35,7 @@ def tcp_rr_section(data: dict) -> list[str]:
         lines.append(f"| {r['name']} | {r['tps']:.0f} | {r['rtt_mean_us']:.1f} "
                      f"| {r['rtt_p50_us']:.1f} | {r['rtt_p99_us']:.1f} "
                      f"| {r['ratio_to_host_p50']:.2f}x |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def figure6(data: dict) -> bool:

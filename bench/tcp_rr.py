@@ -35,7 +35,7 @@ class Namespace:
     def __init__(self, tag: str) -> None:
         self.name = f"lklbench-{tag}-{os.getpid()}"
 
-    def __enter__(self) -> "Namespace":
+    def __enter__(self) -> Namespace:
         netns.create(self.name)
         with NetNS(self.name) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")

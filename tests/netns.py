@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import os
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
 
@@ -30,7 +30,7 @@ class Netns:
     def __init__(self, prefix: str = "lkltest") -> None:
         self.name = f"{prefix}-{os.getpid()}-{next(_counter)}"
 
-    def __enter__(self) -> "Netns":
+    def __enter__(self) -> Netns:
         netns.create(self.name)
         with self.ipr() as ipr:
             lo = ipr.link_lookup(ifname="lo")[0]

@@ -33,9 +33,10 @@ MODES = ["shadow", "direct"]
 def run(name: str, mode: str = "shadow", timeout: float = 60) -> str:
     """Run one C test program in a syscall mode; fail with its output if it fails."""
     env = dict(os.environ, LKL_TEST_CMDLINE=f"lkl.syscall_mode={mode}")
-    proc = subprocess.run([str(BIN / name)], capture_output=True, text=True, timeout=timeout,
-                          env=env)
-    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    proc = subprocess.run([str(BIN / name)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert proc.returncode == 0, (
+        f"{name} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
 
 
@@ -43,7 +44,8 @@ def run(name: str, mode: str = "shadow", timeout: float = 60) -> str:
 def test_boot_files_procfs_bad_input_and_halt(mode: str) -> None:
     out = run("boot_basic", mode)
     for check in ("banner", "uname", "getpid", "mounts", "files", "procfs", "nanosleep",
-                  "timer wheel", "pipe2+epoll", "bad input", "halt joins every kernel thread", "after halt"):
+                  "timer wheel", "pipe2+epoll", "bad input", "halt joins every kernel thread",
+                  "after halt"):
         assert f"ok {check}\n" in out
 
 

@@ -18,7 +18,6 @@ import queue
 import random
 import re
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -275,7 +274,7 @@ def test_tap_udp(ns) -> None:
             cli.sendto(msg, ("10.200.1.2", 6001))
             try:
                 ok += cli.recv(65536) == msg
-            except socket.timeout:
+            except TimeoutError:
                 pass
         assert ok == 20
         peer.expect("echoed 20")
@@ -438,7 +437,7 @@ def test_hot_added_device_carries_traffic_and_halt_in_flight_returns(ns) -> None
         try:
             while got < 1 << 30 and (k := conn.recv(1 << 20)):
                 got += len(k)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
         halted = fields(peer.expect("halted", 30))
         assert halted["ret"] == "0" and float(halted["ms"]) < 5000

@@ -1,0 +1,441 @@
+"""The kernel's lifecycle (boot, halt) and its files and counters."""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import os
+import re
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lkl import _lkl
+from lkl._lkl import KernelError
+from lkl._socket import Socket
+
+__all__ = ["Kernel", "KernelError", "boot", "kernel"]
+
+_K = _lkl.internal_constants
+_C = _lkl.constants
+
+SYSCALL_MODES = ("shadow", "direct")
+
+_lock = threading.RLock()
+_current: Kernel | None = None
+
+
+def kernel() -> Kernel | None:
+    """The running kernel of this process, or None."""
+    k = _current
+    if k is None or k._halted or not _lkl.is_running():
+        return None
+    return k
+
+
+def _with_path(e: OSError, path: str) -> BaseException:
+    """The same error, naming the file (as the standard library's open() does)."""
+    return _lkl.errno_error(e.errno, path) if e.errno is not None else e
+
+
+def _memory_bytes(memory: int | str) -> int:
+    if isinstance(memory, bool) or not isinstance(memory, (int, str)):
+        raise TypeError(f"memory must be an int (bytes) or a str like '64M', not "
+                        f"{type(memory).__name__}")
+    if isinstance(memory, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)[bB]?\s*", memory)
+        if not m:
+            raise ValueError(f"memory must look like '64M', '1G' or a byte count, not {memory!r}")
+        memory = int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+    if memory < 16 << 20:
+        raise ValueError("the kernel needs at least 16M of memory")
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        physical = 0
+    if physical and memory > physical:
+        raise ValueError(f"memory ({memory} bytes) exceeds the host's RAM ({physical} bytes)")
+    return memory
+
+
+def boot(
+    memory: int | str = "64M",
+    cmdline: str = "",
+    syscall_mode: str = "shadow",
+    pin_cpu: int | None = None,
+    console: Callable[[str], Any] | None = None,
+    nics: Iterable[Any] = (),
+) -> Kernel:
+    """Boot the Linux kernel in this process and return it.
+
+    ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes.  ``cmdline``:
+    extra kernel command line.  ``syscall_mode``: ``"shadow"`` (each host
+    thread's syscalls run on its own shadow kernel thread) or ``"direct"``
+    (only where the kernel library supports it: else KernelError).
+    ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
+    ``console``: None (the text stays in ``Kernel.log``) or a callable that
+    receives each chunk of console text, from a Python thread of the
+    package.  ``nics``: network devices (not available yet: must be empty).
+
+    One kernel per process: booting while one runs raises KernelError, and
+    so does booting after a halt, because the kernel's static state cannot
+    be reset -- run each kernel in its own process (subprocess, or
+    multiprocessing with the "spawn" start method).
+    """
+    global _current
+    mem = _memory_bytes(memory)
+    if not isinstance(cmdline, str):
+        raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
+    if "\0" in cmdline:
+        raise ValueError("embedded null character in cmdline")
+    if syscall_mode not in SYSCALL_MODES:
+        raise ValueError(f"syscall_mode must be one of {SYSCALL_MODES}, not {syscall_mode!r}")
+    pin = -2
+    if pin_cpu is not None:
+        if isinstance(pin_cpu, bool) or not isinstance(pin_cpu, int):
+            raise TypeError("pin_cpu must be None or an int")
+        if pin_cpu not in os.sched_getaffinity(0):
+            raise ValueError(f"pin_cpu {pin_cpu} is not a CPU this process may run on")
+        pin = pin_cpu
+    if console is not None and not callable(console):
+        raise TypeError("console must be None or a callable taking a str")
+    if list(nics):
+        raise NotImplementedError("network devices (nics) are not available in this build yet")
+
+    with _lock:
+        if kernel() is not None:
+            raise KernelError("a kernel is already running in this process (lkl.kernel())")
+        if _lkl.in_forked_child():
+            raise KernelError("cannot boot in a process forked from one that ran a kernel")
+        line = f"mem={mem}"
+        if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
+            raise KernelError(
+                "direct syscall mode is not available in this build of the kernel "
+                "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
+        if _lkl.HAVE_SYSCALL_MODE_PARAM:
+            line += f" lkl.syscall_mode={syscall_mode}"
+        if cmdline.strip():
+            line += " " + cmdline.strip()
+        err = _lkl._boot(line.encode(), pin)
+        if err == -_K["EBUSY"]:
+            raise KernelError("a kernel is already running in this process")
+        if err == -_K["EALREADY"]:
+            raise KernelError(
+                "a kernel already ran and halted in this process, and Linux cannot boot "
+                "twice in one process; run each kernel in a fresh process (subprocess, or "
+                "multiprocessing with the 'spawn' start method)")
+        if err < 0:
+            raise KernelError(f"the kernel failed to boot: {os.strerror(-err)} (errno {-err})")
+        k = Kernel._booted(syscall_mode, console)
+        _current = k
+        try:
+            k._setup()
+        except BaseException:
+            k.halt()
+            raise
+        return k
+
+
+class Kernel:
+    """A Linux kernel running in this process (made by lkl.boot()).
+
+    A context manager: leaving the ``with`` block halts it.  After
+    ``halt()`` (idempotent) every method raises KernelError; the
+    attributes ``version``, ``syscall_mode`` and ``log`` stay readable.
+    """
+
+    _halted: bool
+    _syscall_mode: str
+    _console: Callable[[str], Any] | None
+    _console_thread: threading.Thread | None
+    _uname: os.uname_result | None
+
+    def __init__(self) -> None:
+        raise TypeError("use lkl.boot() to start a kernel")
+
+    @classmethod
+    def _booted(cls, syscall_mode: str, console: Callable[[str], Any] | None) -> Kernel:
+        self = cls.__new__(cls)
+        self._halted = False
+        self._syscall_mode = syscall_mode
+        self._console = console
+        self._console_thread = None
+        self._uname = None
+        return self
+
+    def _setup(self) -> None:
+        if self._console is not None:
+            self._console_thread = threading.Thread(
+                target=self._pump_console, name="lkl-console", daemon=True)
+            self._console_thread.start()
+        mode = _lkl.syscall_mode()
+        if mode is not None and mode != self._syscall_mode:
+            raise KernelError(
+                f"the kernel runs syscall mode {mode!r}, not the {self._syscall_mode!r} "
+                "asked for: that mode is not available in this build (this process "
+                "cannot boot another kernel)")
+        self._uname = self.uname()
+        self._loopback_up()
+
+    def _loopback_up(self) -> None:
+        """Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it)."""
+        fd = self.syscall("socket", _C["AF_INET"], _C["SOCK_DGRAM"] | _C["SOCK_CLOEXEC"], 0)
+        try:
+            req = bytearray(_K["sizeof_ifreq"])
+            req[:2] = b"lo"
+            self.syscall("ioctl", fd, _K["SIOCGIFFLAGS"], req)
+            flags = struct.unpack_from("H", req, _K["IFNAMSIZ"])[0] | _K["IFF_UP"]
+            struct.pack_into("H", req, _K["IFNAMSIZ"], flags)
+            self.syscall("ioctl", fd, _K["SIOCSIFFLAGS"], req)
+        finally:
+            self.syscall("close", fd)
+
+    def _pump_console(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        offset = 0
+        while True:
+            end = _lkl._console_wait(offset, 0.25)
+            if end > offset:
+                data, offset = _lkl._console_read(offset)
+                text = decoder.decode(data)
+                if text and self._console is not None:
+                    try:
+                        self._console(text)
+                    except Exception:
+                        sys.excepthook(*sys.exc_info())
+            elif _lkl._console_closed():
+                return
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._halted:
+            raise KernelError("the kernel was halted")
+        if _lkl.in_forked_child():
+            raise KernelError("this process is a fork of the one that runs the kernel")
+
+    def halt(self) -> None:
+        """Power the kernel off and join its threads (idempotent).
+
+        Threads blocked in kernel calls get KernelError.  The process cannot
+        boot another kernel afterwards.
+        """
+        global _current
+        with _lock:
+            if self._halted:
+                return
+            self._halted = True
+            if not _lkl.in_forked_child():
+                _lkl._halt()
+            if _current is self:
+                _current = None
+        t = self._console_thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5)
+
+    def __enter__(self) -> Kernel:
+        self._check()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.halt()
+
+    def __repr__(self) -> str:
+        state = "halted" if self._halted else "running"
+        return f"<lkl.Kernel {self.version} {state} syscall_mode={self._syscall_mode!r}>"
+
+    @property
+    def halted(self) -> bool:
+        """True once halt() ran."""
+        return self._halted
+
+    @property
+    def version(self) -> str:
+        """The kernel release, e.g. "6.12.117"."""
+        return self._uname.release if self._uname is not None else ""
+
+    @property
+    def syscall_mode(self) -> str:
+        """How host threads enter the kernel: "shadow" or "direct"."""
+        return self._syscall_mode
+
+    @property
+    def log(self) -> str:
+        """The kernel's console text so far (the newest 1 MiB)."""
+        return _lkl._console_read(0)[0].decode("utf-8", "replace")
+
+    def uname(self) -> os.uname_result:
+        """The kernel's uname, with the fields of os.uname()."""
+        self._check()
+        size = _K["sizeof_new_utsname"]
+        buf = bytearray(size)
+        self.syscall("uname", buf)
+        n = size // 6
+        fields = [bytes(buf[i * n:(i + 1) * n]).split(b"\0", 1)[0].decode("utf-8", "replace")
+                  for i in range(5)]
+        return os.uname_result(fields)
+
+    def getpid(self) -> int:
+        """The kernel's pid for this process's threads: 1.
+
+        They all run as threads of the kernel's init process.
+        """
+        if self._halted:
+            raise KernelError("the kernel was halted")
+        return _lkl.getpid()
+
+    def syscall(self, nr: int | str, *args: Any) -> int:
+        """Run a raw syscall: see lkl._lkl.syscall.
+
+        ``nr`` is a number or a name ("getpid"); arguments are ints, None,
+        str (C strings) or buffers (their address; writable ones for output).
+        A negative result raises the standard library's OSError subclass.
+        """
+        self._check()
+        return _lkl.syscall(nr, *args)
+
+    def socket(self, family: int = _C["AF_INET"], type: int = _C["SOCK_STREAM"],
+               proto: int = 0) -> Socket:
+        """A new socket of the kernel's network stack (see lkl.Socket)."""
+        self._check()
+        return Socket(family, type, proto)
+
+    # ---- files -------------------------------------------------------------
+
+    def _open(self, path: str, flags: int, mode: int = 0) -> int:
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {type(path).__name__}")
+        self._check()
+        try:
+            return _lkl.syscall("openat", _K["AT_FDCWD"], path, flags | _K["O_CLOEXEC"], mode)
+        except OSError as e:
+            raise _with_path(e, path) from None
+
+    def read_bytes(self, path: str) -> bytes:
+        """The contents of the kernel file ``path`` (procfs, sysfs, /tmp...)."""
+        fd = self._open(path, _K["O_RDONLY"])
+        try:
+            chunks: list[bytes] = []
+            buf = bytearray(65536)
+            view = memoryview(buf)
+            while True:
+                n = _lkl.syscall("read", fd, buf, len(buf))
+                if n == 0:
+                    return b"".join(chunks)
+                chunks.append(bytes(view[:n]))
+        finally:
+            _lkl.syscall("close", fd)
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        """The contents of the kernel file ``path``, decoded."""
+        return self.read_bytes(path).decode(encoding)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to the kernel file ``path``.
+
+        The file is created if missing, and truncated unless it is a procfs
+        or sysfs file.
+        """
+        view = memoryview(data).cast("B")
+        special = path.startswith(("/proc/", "/sys/"))
+        flags = _K["O_WRONLY"] | (0 if special else _K["O_CREAT"] | _K["O_TRUNC"])
+        fd = self._open(path, flags, 0o644)
+        try:
+            done = 0
+            while done < len(view):
+                try:
+                    done += _lkl.syscall("write", fd, view[done:], len(view) - done)
+                except OSError as e:
+                    raise _with_path(e, path) from None
+        finally:
+            _lkl.syscall("close", fd)
+
+    def write_text(self, path: str, text: str, encoding: str = "utf-8") -> None:
+        """Write ``text`` to the kernel file ``path`` (see write_bytes)."""
+        self.write_bytes(path, text.encode(encoding))
+
+    def listdir(self, path: str = "/") -> list[str]:
+        """The names in the kernel directory ``path`` (without . and ..)."""
+        fd = self._open(path, _K["O_RDONLY"] | _K["O_DIRECTORY"])
+        names = []
+        try:
+            buf = bytearray(32768)
+            while True:
+                n = _lkl.syscall("getdents64", fd, buf, len(buf))
+                if n == 0:
+                    break
+                off = 0
+                while off < n:
+                    # struct linux_dirent64: ino, off, reclen, type, name.
+                    reclen = struct.unpack_from("H", buf, off + 16)[0]
+                    name = bytes(buf[off + 19:off + reclen]).split(b"\0", 1)[0]
+                    if name not in (b".", b".."):
+                        names.append(os.fsdecode(name))
+                    off += reclen
+        finally:
+            _lkl.syscall("close", fd)
+        return names
+
+    # ---- knobs and counters ------------------------------------------------
+
+    def sysctl(self, name: str, value: Any = None) -> str | None:
+        """Read (value None: returns str) or write a sysctl.
+
+        ``name`` is dotted ("net.ipv4.tcp_congestion_control") or a path
+        under /proc/sys ("net/ipv4/conf/eth0.100/rp_filter").  A list or
+        tuple value is written tab-separated, as sysctl(8) does.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"sysctl name must be a str, not {type(name).__name__}")
+        parts = name.strip("/").split("/") if "/" in name else name.split(".")
+        if not name or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid sysctl name {name!r}")
+        path = "/proc/sys/" + "/".join(parts)
+        if value is None:
+            return self.read_text(path).rstrip("\n")
+        if isinstance(value, (list, tuple)):
+            value = "\t".join(str(v) for v in value)
+        self.write_text(path, f"{value}\n")
+        return None
+
+    def snmp(self) -> dict[str, dict[str, int]]:
+        """Every counter of /proc/net/snmp, /proc/net/netstat and /proc/net/snmp6.
+
+        Returns {group: {counter: value}}, with groups such as "Ip", "Tcp",
+        "TcpExt", "Udp", "Ip6", "Udp6".
+        """
+        out: dict[str, dict[str, int]] = {}
+        for path in ("/proc/net/snmp", "/proc/net/netstat"):
+            try:
+                lines = self.read_text(path).splitlines()
+            except FileNotFoundError:
+                continue
+            for head, values in zip(lines[::2], lines[1::2], strict=False):
+                group, _, names = head.partition(":")
+                group2, _, numbers = values.partition(":")
+                if group != group2:
+                    continue
+                counters = out.setdefault(group.strip(), {})
+                for key, number in zip(names.split(), numbers.split(), strict=False):
+                    counters[key] = int(number)
+        try:
+            text = self.read_text("/proc/net/snmp6")
+        except FileNotFoundError:
+            text = ""
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) != 2:
+                continue
+            m = re.match(r"([A-Za-z]+?6)(\w+)$", fields[0])
+            if m:
+                out.setdefault(m.group(1), {})[m.group(2)] = int(fields[1])
+        return out
+
+
+@atexit.register
+def _halt_at_exit() -> None:
+    k = _current
+    if k is not None and not k._halted:
+        k.halt()

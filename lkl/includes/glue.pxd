@@ -1,0 +1,31 @@
+# The extension's own C side (lkl/_glue.c).
+from libc.stdint cimport uint64_t
+
+cdef extern from "_glue.h" nogil:
+    int glue_boot(const char *cmdline, int pin_cpu)
+    long glue_halt()
+    void glue_mark_forked()
+    int glue_forked()
+    long glue_syscall(long nr, long *params)
+
+    uint64_t glue_console_copy(uint64_t start, char **text, uint64_t *length)
+    uint64_t glue_console_wait(uint64_t offset, double timeout)
+    int glue_console_closed()
+
+    int glue_watch_add(int kfd, int *slot, unsigned *gen, int *rfd)
+    int glue_watch_write_fd(int slot, unsigned gen, int want, int *wfd)
+    void glue_watch_rearm(int slot, unsigned gen, int which)
+    void glue_watch_del(int slot, unsigned gen)
+    enum:
+        GLUE_READ
+        GLUE_WRITE
+
+    struct glue_const:
+        const char *name
+        long value
+
+    const glue_const glue_constants[]
+    const glue_const glue_internal_constants[]
+    const glue_const glue_syscall_numbers[]
+    int glue_have_syscall_mode()
+    int glue_syscall_mode()

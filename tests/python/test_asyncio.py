@@ -1,0 +1,158 @@
+"""asyncio streams over the kernel's TCP (lkl.asyncio)."""
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+import lkl
+import lkl.asyncio as lkl_asyncio
+
+
+def run(coro, timeout=60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def _echo(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def test_asyncio_echo_server_and_clients(kernel):
+    async def client(port, seed):
+        reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+        assert isinstance(reader, asyncio.StreamReader)
+        assert isinstance(writer, asyncio.StreamWriter)
+        payload = hashlib.shake_256(bytes([seed])).digest(1 << 20)
+
+        async def send():
+            for off in range(0, len(payload), 16384):
+                writer.write(payload[off:off + 16384])
+                await writer.drain()
+            writer.write_eof()
+
+        sender = asyncio.create_task(send())
+        got = hashlib.sha256()
+        while data := await reader.read(65536):
+            got.update(data)
+        await sender
+        writer.close()
+        await writer.wait_closed()
+        return got.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+    async def main():
+        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        assert server.is_serving()
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            results = await asyncio.gather(*(client(port, i) for i in range(16)))
+        assert not server.is_serving()
+        return results
+
+    assert run(main()) == [True] * 16
+
+
+def test_asyncio_lines_and_extra_info(kernel):
+    async def handle(reader, writer):
+        peer = writer.get_extra_info("peername")
+        sock = writer.get_extra_info("socket")
+        assert isinstance(sock, lkl.Socket)
+        async for line in reader:
+            writer.write(f"{peer[0]} says {line.decode()}".encode())
+        writer.close()
+
+    async def main():
+        async with await lkl_asyncio.start_server(kernel, handle, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+            assert writer.get_extra_info("peername") == ("127.0.0.1", port)
+            writer.writelines([b"one\n", b"two\n"])
+            await writer.drain()
+            assert await reader.readline() == b"127.0.0.1 says one\n"
+            assert await reader.readline() == b"127.0.0.1 says two\n"
+            writer.write_eof()
+            assert await reader.read() == b""
+            writer.close()
+            await writer.wait_closed()
+
+    run(main())
+
+
+def test_asyncio_ipv6_and_refused(kernel):
+    async def main():
+        async with await lkl_asyncio.start_server(kernel, _echo, "::1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await lkl_asyncio.open_connection(kernel, "::1", port)
+            writer.write(b"v6")
+            assert await reader.readexactly(2) == b"v6"
+            writer.close()
+            await writer.wait_closed()
+        with pytest.raises(ConnectionRefusedError):
+            await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+
+    run(main())
+
+
+def test_asyncio_writer_backpressure_does_not_spin(kernel):
+    """A writer blocked on a peer that does not read waits without spinning."""
+    async def main():
+        release = asyncio.Event()
+
+        async def slow(reader, writer):
+            await release.wait()
+            total = 0
+            while data := await reader.read(1 << 20):
+                total += len(data)
+            writer.write(str(total).encode())
+            writer.close()
+
+        async with await lkl_asyncio.start_server(kernel, slow, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+            blob = os.urandom(8 << 20)
+            writer.write(blob)
+            assert writer.transport.get_write_buffer_size() > 0   # the kernel is full
+            cpu0 = os.times()
+            try:
+                await asyncio.wait_for(writer.drain(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+            cpu = os.times()
+            busy = (cpu.user - cpu0.user) + (cpu.system - cpu0.system)
+            assert busy < 0.35, f"drain() used {busy:.2f} s of CPU in 0.5 s: spinning"
+            release.set()
+            await writer.drain()
+            writer.write_eof()
+            assert int(await reader.read()) == len(blob)
+            writer.close()
+            await writer.wait_closed()
+
+    run(main())
+
+
+def test_asyncio_server_close_and_serve_forever(kernel):
+    async def main():
+        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0,
+                                                start_serving=False)
+        assert not server.is_serving()
+        task = asyncio.create_task(server.serve_forever())
+        await asyncio.sleep(0)
+        assert server.is_serving()
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+        writer.write(b"x")
+        assert await reader.readexactly(1) == b"x"
+        task.cancel()
+        writer.close()                 # serve_forever's wait_closed waits for it
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert server.sockets == ()
+        await server.wait_closed()
+
+    run(main())

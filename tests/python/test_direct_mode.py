@@ -1,0 +1,73 @@
+"""The same sockets, servers and event loops with syscall_mode="direct".
+
+The session kernel runs in shadow mode; these run in fresh interpreters
+whose kernels run in direct mode (host threads run syscalls themselves
+under the CPU lock).
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import run_ok, run_pytest, run_python
+
+import lkl
+
+pytestmark = [
+    pytest.mark.isolated,
+    pytest.mark.skipif(not lkl._lkl.HAVE_SYSCALL_MODE_PARAM,
+                       reason="the kernel library has no direct syscall mode"),
+]
+
+HERE = Path(__file__).parent
+
+# Kernel library bug (reported with a C reproducer): in direct mode a
+# thread making loopback TCP calls in a loop is, after some hundreds of
+# iterations, switched out and never switched back in (a lost wakeup: it
+# waits in __switch_to while the idle task is parked).
+LOST_WAKEUP = pytest.mark.xfail(
+    reason="kernel library: direct mode loses a wakeup under a connect/accept/close loop",
+    strict=False)
+
+
+def test_direct_mode_boots_and_reports_itself():
+    out = run_ok("""
+        import lkl
+        with lkl.boot(syscall_mode="direct") as k:
+            assert k.syscall_mode == "direct" and k.getpid() == 1
+            print(k.uname().release)
+    """)
+    assert out.startswith("6.12")
+
+
+@LOST_WAKEUP
+def test_direct_mode_connection_loop_does_not_hang():
+    try:
+        proc = run_python("""
+            import time, lkl
+            k = lkl.boot(syscall_mode="direct")
+            srv = k.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+            n, end = 0, time.monotonic() + 3
+            while time.monotonic() < end:
+                c = k.socket(); c.connect(srv.getsockname())
+                a, _ = srv.accept()
+                c.sendall(b"x" * 100); a.recv(100)
+                c.close(); a.close()
+                n += 1
+            print(n)
+        """, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("direct mode hung in a connect/accept/close loop")
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) > 100
+
+
+@LOST_WAKEUP
+@pytest.mark.watchdog(200)
+def test_suites_in_direct_mode():
+    proc = run_pytest(HERE / "test_traffic.py", HERE / "test_stdlib_servers.py",
+                      HERE / "test_select.py", HERE / "test_asyncio.py",
+                      HERE / "test_socket_behaviour.py",
+                      env={"LKL_TEST_SYSCALL_MODE": "direct", "LKL_TEST_STACKS": "lkl",
+                           "LKL_TEST_WATCHDOG": "30"}, timeout=180)
+    assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"

@@ -1,0 +1,230 @@
+"""Boot, halt and their refusals: each test runs its own interpreter."""
+
+import pytest
+from helpers import run_ok, run_python
+
+import lkl
+
+pytestmark = pytest.mark.isolated
+
+
+def test_boot_halt_and_calls_after_halt():
+    out = run_ok("""
+        import lkl
+        assert lkl.kernel() is None
+        k = lkl.boot()
+        assert lkl.kernel() is k
+        assert k.version.startswith("6.12"), k.version
+        assert k.getpid() == 1
+        assert k.syscall_mode == "shadow"
+        s = k.socket()
+        k.halt()
+        assert k.halted and lkl.kernel() is None
+        k.halt()                                  # idempotent
+        for call in (k.getpid, k.uname, lambda: k.read_text("/proc/version"),
+                     lambda: k.sysctl("net.core.somaxconn"), k.snmp, k.socket,
+                     lambda: k.syscall("getpid"), lambda: k.listdir("/")):
+            try:
+                call()
+            except lkl.KernelError:
+                pass
+            else:
+                raise AssertionError(f"{call} worked after halt")
+        try:
+            s.bind(("127.0.0.1", 0))
+        except lkl.KernelError as e:
+            print("socket:", e)
+        else:
+            raise AssertionError("socket call worked after halt")
+        s.close()                                 # harmless after halt
+        s.close()
+        print("log has", len(k.log), "chars; version", k.version)
+    """)
+    assert "socket: the kernel is not running" in out
+
+
+def test_context_manager_halts():
+    run_ok("""
+        import lkl
+        with lkl.boot(memory=32 << 20) as k:
+            assert "Linux version 6.12" in k.read_text("/proc/version")
+            assert lkl.kernel() is k
+        assert k.halted and lkl.kernel() is None
+        try:
+            with k:
+                pass
+        except lkl.KernelError:
+            pass
+        else:
+            raise AssertionError("entered a halted kernel")
+    """)
+
+
+def test_second_boot_refused_while_running_and_after_halt():
+    out = run_ok("""
+        import lkl
+        k = lkl.boot()
+        try:
+            lkl.boot()
+        except lkl.KernelError as e:
+            print("running:", e)
+        assert lkl.kernel() is k and k.getpid() == 1     # still fine
+        k.halt()
+        try:
+            lkl.boot()
+        except lkl.KernelError as e:
+            print("halted:", e)
+    """)
+    assert "running: a kernel is already running" in out
+    assert "halted: a kernel already ran and halted in this process" in out
+
+
+def test_console_callback_and_log():
+    out = run_ok("""
+        import threading, lkl
+        chunks = []
+        seen = threading.Event()
+        def console(text):
+            chunks.append(text)
+            if "Linux version" in "".join(chunks):
+                seen.set()
+        k = lkl.boot(console=console)
+        assert seen.wait(10), "console callback got no boot text"
+        assert "Linux version 6.12" in k.log
+        k.halt()
+        text = "".join(chunks)
+        assert text == k.log, (len(text), len(k.log))
+        print("ok", len(text))
+    """)
+    assert out.startswith("ok")
+
+
+def test_console_callback_errors_do_not_break_the_kernel():
+    proc = run_python("""
+        import lkl
+        def console(text):
+            raise ValueError("console callback failure")
+        with lkl.boot(console=console) as k:
+            assert k.getpid() == 1
+        print("alive")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "alive" in proc.stdout
+    assert "console callback failure" in proc.stderr
+
+
+def test_pin_cpu_and_boot_arguments():
+    run_ok("""
+        import os, lkl
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        for bad, exc in ((dict(memory="lots"), ValueError), (dict(memory=1024), ValueError),
+                         (dict(memory=1.5), TypeError), (dict(syscall_mode="fast"), ValueError),
+                         (dict(pin_cpu=100000), ValueError), (dict(pin_cpu="0"), TypeError),
+                         (dict(console=42), TypeError), (dict(cmdline=b"x"), TypeError),
+                         (dict(nics=["tap0"]), NotImplementedError)):
+            try:
+                lkl.boot(**bad)
+            except exc:
+                pass
+            else:
+                raise AssertionError(bad)
+        assert lkl.kernel() is None                  # refusals boot nothing
+        with lkl.boot(memory="48M", pin_cpu=cpu, cmdline="loglevel=4") as k:
+            assert "loglevel=4" in k.read_text("/proc/cmdline")
+            assert "mem=" in k.read_text("/proc/cmdline")
+            assert k.uname().release == k.version
+    """)
+
+
+def test_direct_mode_is_refused_clearly_when_unavailable():
+    out = run_ok("""
+        import lkl
+        from lkl import _lkl
+        try:
+            k = lkl.boot(syscall_mode="direct")
+        except lkl.KernelError as e:
+            print("refused:", e)
+            if not _lkl.HAVE_SYSCALL_MODE_PARAM:
+                # Refused before booting: this process may still boot.
+                with lkl.boot() as k:
+                    assert k.syscall_mode == "shadow"
+        else:
+            assert k.syscall_mode == "direct"
+            assert k.getpid() == 1
+            print("direct mode works")
+            k.halt()
+    """)
+    assert "refused: direct syscall mode is not available" in out or "direct mode works" in out
+
+
+def test_forked_child_gets_kernel_error_not_a_hang():
+    out = run_ok("""
+        import os, lkl
+        k = lkl.boot()
+        s = k.socket()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            for call in (k.getpid, lambda: s.bind(("127.0.0.1", 0)), lambda: lkl.boot()):
+                try:
+                    call()
+                    code = 1
+                except lkl.KernelError:
+                    pass
+            s.close()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+        assert k.getpid() == 1                    # the parent's kernel is intact
+        s.close()
+        k.halt()
+    """, timeout=30)
+    assert "child 0" in out
+
+
+def test_exit_with_a_running_kernel_and_blocked_threads():
+    # atexit halts the kernel; a daemon thread blocked in accept() is released.
+    proc = run_python("""
+        import threading, lkl
+        k = lkl.boot()
+        s = k.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        threading.Thread(target=s.accept, daemon=True).start()
+        print("exiting")
+    """, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "exiting" in proc.stdout
+
+
+@pytest.mark.parametrize("mode", [
+    "shadow",
+    pytest.param("direct", marks=pytest.mark.skipif(
+        not lkl._lkl.HAVE_SYSCALL_MODE_PARAM, reason="no direct syscall mode")),
+])
+def test_halt_releases_threads_blocked_in_the_kernel(mode):
+    out = run_ok(f"""
+        import threading, time, lkl
+        k = lkl.boot(syscall_mode={mode!r})
+        srv = k.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+        cli = k.socket(); cli.connect(srv.getsockname())
+        conn, _ = srv.accept()
+        errors = []
+        def blocked(call):
+            try:
+                call()
+            except lkl.KernelError as e:
+                errors.append(type(e).__name__)
+        threads = [threading.Thread(target=blocked, args=(c,))
+                   for c in (lambda: conn.recv(10), srv.accept,
+                             lambda: lkl.select([conn], [], [], None))]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        k.halt()
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)
+        print(sorted(errors))
+    """, timeout=30)
+    assert out.strip() == "['KernelError', 'KernelError', 'KernelError']"
