@@ -118,3 +118,9 @@ def test_tick_stops_when_idle_unless_nohz_off(mode: str) -> None:
                           text=True, timeout=30, env=env, check=True)
     periodic = int(proc.stdout.split("timer_irqs_per_500ms=")[1])
     assert 35 <= periodic <= 60, f"{periodic} timer interrupts in 500 ms with nohz=off"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_many_short_connections_beside_a_sleeping_thread(mode: str) -> None:
+    out = run("connect_loop", mode, timeout=120)
+    assert "ok 20000 connections" in out

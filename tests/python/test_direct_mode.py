@@ -21,15 +21,6 @@ pytestmark = [
 
 HERE = Path(__file__).parent
 
-# Kernel library bug (reported with a C reproducer): in direct mode a
-# thread making loopback TCP calls in a loop is, after some hundreds of
-# iterations, switched out and never switched back in (a lost wakeup: it
-# waits in __switch_to while the idle task is parked).
-LOST_WAKEUP = pytest.mark.xfail(
-    reason="kernel library: direct mode loses a wakeup under a connect/accept/close loop",
-    strict=False)
-
-
 def test_direct_mode_boots_and_reports_itself():
     out = run_ok("""
         import lkl
@@ -40,7 +31,6 @@ def test_direct_mode_boots_and_reports_itself():
     assert out.startswith("6.12")
 
 
-@LOST_WAKEUP
 def test_direct_mode_connection_loop_does_not_hang():
     try:
         proc = run_python("""
@@ -62,7 +52,6 @@ def test_direct_mode_connection_loop_does_not_hang():
     assert int(proc.stdout) > 100
 
 
-@LOST_WAKEUP
 @pytest.mark.watchdog(200)
 def test_suites_in_direct_mode():
     proc = run_pytest(HERE / "test_traffic.py", HERE / "test_stdlib_servers.py",

@@ -79,6 +79,7 @@ void lkl_run_pending_irqs(void)
 	}
 
 	running_irqs = false;
+	lkl_direct_irqs_done();
 }
 
 void lkl_irqs_enabled(void)

@@ -367,6 +367,23 @@ static struct shadow *current_shadow(bool halting)
 }
 
 /*
+ * Interrupts just ran.  If a task is borrowed, anything that asked the
+ * "current" task to reschedule (tiny RCU's tick does) asked the borrowed
+ * one, which the scheduler does not know is running: a cond_resched()
+ * would then enter __schedule() on the idle task's behalf.  The request
+ * belongs to the task whose place was taken; the release runs it.
+ */
+void lkl_direct_irqs_done(void)
+{
+	struct shadow *s = borrowed;
+
+	if (s && current == s->task && test_thread_flag(TIF_NEED_RESCHED)) {
+		clear_thread_flag(TIF_NEED_RESCHED);
+		set_ti_thread_flag(s->lent_ti, TIF_NEED_RESCHED);
+	}
+}
+
+/*
  * schedule() on a borrowed task (see the patch in kernel-config/patches):
  * park this host thread until the scheduler has run the task for real
  * and its own thread has handed it over (shadow_main).
@@ -394,6 +411,8 @@ bool arch_schedule_borrowed(void)
 	s->direct_waiting = 0;
 	if (lkl_cpu_is_shutdown())
 		__builtin_longjmp(s->halt_jb, 1);
+	if (lkl_current_ti != task_thread_info(task))
+		panic("lkl: direct waiter woken but its task is not current\n");
 	/* Switched to, as the task: finish the switch, then the syscall. */
 	schedule_tail(lkl_switched_from());
 	/* A halt while it sleeps in __switch_to sends it to halt_jb. */

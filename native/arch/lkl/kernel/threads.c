@@ -163,8 +163,13 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	 * thread done with its task.  Decided, and the jump buffer copied,
 	 * before the hand-off, after which others may switch again.
 	 */
-	if (prev == &init_task)
+	if (prev == &init_task) {
 		leave = lkl_idle_leaving(leave_jb);
+		/* Only the idle thread itself may wait as the idle task. */
+		if (!leave && init_task.thread.host_thread &&
+		    lkl_ops->thread_self() != init_task.thread.host_thread)
+			panic("lkl: a host thread switched away from idle in its place\n");
+	}
 	else if (prev_t->leave_jb) {
 		memcpy(leave_jb, prev_t->leave_jb, sizeof(leave_jb));
 		prev_t->leave_jb = NULL;

@@ -59,5 +59,6 @@ int lkl_syscall_mode(void);
 
 /* syscalls.c, called by schedule() (kernel-config/patches/0001). */
 bool arch_schedule_borrowed(void);
+void lkl_direct_irqs_done(void);
 
 #endif
