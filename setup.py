@@ -112,6 +112,8 @@ extension = Extension(
         "lkl/_addr.pxi",
         "lkl/_socket.pxi",
         "lkl/_select.pxi",
+        "lkl/_net.pxi",
+        "lkl/includes/netdev.pxd",
         "lkl/includes/lkl.pxd",
         "lkl/includes/glue.pxd",
         LIB,

@@ -18,6 +18,9 @@ standard library's socket API::
 - Sockets: :class:`Socket` (the stdlib socket API), :func:`select`,
   :func:`poll`, the kernel's constants (``AF_*``, ``SOCK_*``, ``SO_*``...),
   and :mod:`lkl.asyncio` for asyncio streams.
+- Network devices: :class:`Nic` on a :class:`Tap`, :class:`RawSocket` or
+  :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
+  ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).
 - Errors: the standard library's ``OSError`` subclasses, and
   :class:`KernelError` when no kernel can serve a call.
 """
@@ -27,6 +30,7 @@ from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
+from lkl.net import Backend, Nic, Offload, Pipe, RawSocket, Tap
 
 __version__ = "0.1.0"
 
@@ -41,5 +45,11 @@ __all__ = [
     "Poll",
     "errno_error",
     "syscall_numbers",
+    "Nic",
+    "Offload",
+    "Backend",
+    "Tap",
+    "RawSocket",
+    "Pipe",
     *constants.__all__,
 ]

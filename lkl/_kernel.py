@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lkl import _lkl
+from lkl import _lkl, net
 from lkl._lkl import KernelError
 from lkl._socket import Socket
+from lkl.net import Backend, Nic, Offload
 
 __all__ = ["Kernel", "KernelError", "boot", "kernel"]
 
@@ -77,7 +78,8 @@ def boot(
     ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
-    package.  ``nics``: network devices (not available yet: must be empty).
+    package.  ``nics``: :class:`lkl.Nic` devices attached at boot (their
+    command-line fragments are appended; see ``Kernel.nics``).
 
     One kernel per process: booting while one runs raises KernelError, and
     so does booting after a halt, because the kernel's static state cannot
@@ -101,8 +103,12 @@ def boot(
         pin = pin_cpu
     if console is not None and not callable(console):
         raise TypeError("console must be None or a callable taking a str")
-    if list(nics):
-        raise NotImplementedError("network devices (nics) are not available in this build yet")
+    nic_list = list(nics)
+    for nic in nic_list:
+        if not isinstance(nic, Nic):
+            raise TypeError(f"nics must hold lkl.Nic objects, not {type(nic).__name__}")
+    if len({id(n) for n in nic_list}) != len(nic_list):
+        raise ValueError("the same Nic is listed twice")
 
     with _lock:
         if kernel() is not None:
@@ -116,6 +122,8 @@ def boot(
                 "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
         if _lkl.HAVE_SYSCALL_MODE_PARAM:
             line += f" lkl.syscall_mode={syscall_mode}"
+        for nic in nic_list:
+            line += " " + nic._cmdline()
         if cmdline.strip():
             line += " " + cmdline.strip()
         err = _lkl._boot(line.encode(), pin)
@@ -129,6 +137,9 @@ def boot(
         if err < 0:
             raise KernelError(f"the kernel failed to boot: {os.strerror(-err)} (errno {-err})")
         k = Kernel._booted(syscall_mode, console)
+        for nic in nic_list:
+            nic._kernel = k
+        k._nics.extend(nic_list)
         _current = k
         try:
             k._setup()
@@ -151,6 +162,7 @@ class Kernel:
     _console: Callable[[str], Any] | None
     _console_thread: threading.Thread | None
     _uname: os.uname_result | None
+    _nics: list[Nic]
 
     def __init__(self) -> None:
         raise TypeError("use lkl.boot() to start a kernel")
@@ -163,6 +175,7 @@ class Kernel:
         self._console = console
         self._console_thread = None
         self._uname = None
+        self._nics = []
         return self
 
     def _setup(self) -> None:
@@ -229,6 +242,9 @@ class Kernel:
             self._halted = True
             if not _lkl.in_forked_child():
                 _lkl._halt()
+                # The devices are freed only now that no kernel runs.
+                for nic in self._nics:
+                    nic._free()
             if _current is self:
                 _current = None
         t = self._console_thread
@@ -301,6 +317,49 @@ class Kernel:
         """A new socket of the kernel's network stack (see lkl.Socket)."""
         self._check()
         return Socket(family, type, proto)
+
+    # ---- network devices ---------------------------------------------------
+
+    @property
+    def nics(self) -> list[Nic]:
+        """The network devices, in the order they were attached."""
+        return list(self._nics)
+
+    def add_nic(self, backend: Backend, offload: Offload | int = Offload.NONE,
+                mac: str | bytes | None = None, mtu: int | None = None) -> Nic:
+        """Hot-add a virtio-net device on ``backend`` (see lkl.Nic) and return it."""
+        self._check()
+        nic = Nic(backend, offload=offload, mac=mac, mtu=mtu)
+        with _lock:
+            self._check()
+            nic._attach()
+            nic._kernel = self
+            self._nics.append(nic)
+        return nic
+
+    def add_route(self, dst: str, via: str | None = None, dev: Nic | str | int | None = None
+                  ) -> None:
+        """Add a route to the main table.
+
+        ``dst`` is "10.0.1.0/24", an address, or "default"; ``via`` a
+        gateway; ``dev`` a Nic, an interface name or an ifindex.
+        """
+        self._check()
+        net.add_route(self, dst, via=via, dev=dev)
+
+    def add_neighbor(self, ip: str, mac: str | bytes, dev: Nic | str | int) -> None:
+        """Add a permanent neighbour (ARP / NDP) entry: ``ip`` is at ``mac`` on ``dev``."""
+        self._check()
+        net.add_neighbor(self, ip, mac, dev)
+
+    def set_qdisc(self, dev: Nic | str | int, spec: str) -> None:
+        """Replace the root qdisc of ``dev``.
+
+        ``spec`` is a qdisc kind, used with its defaults ("fq", "fq_codel",
+        "pfifo_fast"...).
+        """
+        self._check()
+        net.set_qdisc(self, dev, spec)
 
     # ---- files -------------------------------------------------------------
 

@@ -7,7 +7,8 @@ One extension module, made of several included files (like uvloop):
 - ``_core.pxi``: boot, halt, raw syscalls, the console, constant tables;
 - ``_addr.pxi``: socket addresses, as the standard library spells them;
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
-- ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets.
+- ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
+- ``_net.pxi``: virtio-net devices and their backends (lkl/net.py wraps them).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -24,6 +25,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from lkl.includes.glue cimport *
 from lkl.includes.lkl cimport *
+from lkl.includes.netdev cimport *
 
 import errno as _errno
 import math as _math
@@ -35,3 +37,4 @@ include "_core.pxi"
 include "_addr.pxi"
 include "_socket.pxi"
 include "_select.pxi"
+include "_net.pxi"

@@ -121,7 +121,7 @@ def test_pin_cpu_and_boot_arguments():
                          (dict(memory=1.5), TypeError), (dict(syscall_mode="fast"), ValueError),
                          (dict(pin_cpu=100000), ValueError), (dict(pin_cpu="0"), TypeError),
                          (dict(console=42), TypeError), (dict(cmdline=b"x"), TypeError),
-                         (dict(nics=["tap0"]), NotImplementedError)):
+                         (dict(nics=["tap0"]), TypeError)):
             try:
                 lkl.boot(**bad)
             except exc:

@@ -1,0 +1,274 @@
+"""Network devices from Python: lkl.Nic on TAP and pipe backends.
+
+A kernel boots once per process, so each kernel runs in a child
+interpreter.  TAP devices live in a network namespace the test creates
+and deletes (tests/netns.py); the child enters it (pyroute2's
+netns.setns) before it boots.  Addresses: 10.204.x.0/24 only.  Every
+transfer is bounded in bytes and every wait in time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import _env, run_ok
+
+import lkl
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from netns import Netns  # noqa: E402
+
+pytestmark = pytest.mark.isolated
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")
+NBYTES = 4 << 20
+
+# Child code shared by the TAP tests: TCP both ways between a kernel
+# socket and a host socket in the namespace, checked with SHA-256.
+TCP_BOTH_WAYS = """
+import hashlib, socket, threading
+
+def drain(sock):
+    h, n = hashlib.sha256(), 0
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return h.hexdigest(), n
+        h.update(chunk)
+        n += len(chunk)
+
+def tcp_both_ways(k, host_ip, kernel_ip, data):
+    want = hashlib.sha256(data).hexdigest()
+    # kernel -> host
+    srv = socket.socket()
+    srv.bind((host_ip, 0)); srv.listen(); srv.settimeout(20)
+    got = {}
+    def host_recv():
+        c, _ = srv.accept()
+        c.settimeout(20)
+        got["h"] = drain(c)
+        c.close()
+    t = threading.Thread(target=host_recv, daemon=True); t.start()
+    s = k.socket(); s.settimeout(20)
+    s.connect((host_ip, srv.getsockname()[1])); s.sendall(data); s.close()
+    t.join(30)
+    assert got.get("h") == (want, len(data)), ("kernel->host", got)
+    srv.close()
+    # host -> kernel
+    ks = k.socket(); ks.settimeout(20)
+    ks.bind((kernel_ip, 0)); ks.listen()
+    def host_send():
+        c = socket.create_connection((kernel_ip, ks.getsockname()[1]), timeout=20)
+        c.sendall(data); c.close()
+    t = threading.Thread(target=host_send, daemon=True); t.start()
+    a, _ = ks.accept(); a.settimeout(20)
+    h = drain(a)
+    t.join(30)
+    assert h == (want, len(data)), ("host->kernel", h)
+    a.close(); ks.close()
+"""
+
+
+def _child(ns_name: str, body: str, timeout: float = 90) -> str:
+    code = (f"from pyroute2 import netns\nnetns.setns({ns_name!r})\n"
+            + textwrap.dedent(TCP_BOTH_WAYS) + textwrap.dedent(body))
+    return run_ok(code, timeout=timeout)
+
+
+def test_offload_flags():
+    Off = lkl.Offload
+    assert Off.CSUM == 1 and Off.GUEST_CSUM == 2 and Off.GUEST_TSO4 == 1 << 7
+    assert Off.HOST_TSO6 == 1 << 12 and Off.MRG_RXBUF == 1 << 15
+    assert Off.CHECKSUM == Off.CSUM | Off.GUEST_CSUM
+    assert Off.LARGE_SEGMENTS == 0x9983 and Off.BIG_PACKETS == 0x1983
+    assert Off.NONE == 0
+
+
+def test_nic_argument_checks():
+    a, b = lkl.Pipe.pair()
+    with pytest.raises(TypeError):
+        lkl.Nic("tap0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        lkl.Nic(a, offload=1 << 40)
+    with pytest.raises(ValueError):
+        lkl.Nic(a, mac="zz:00:00:00:00:00")
+    with pytest.raises(ValueError):
+        lkl.Tap("x" * 20)
+    a.close()
+    b.close()
+
+
+@needs_root
+@pytest.mark.watchdog(150)
+@pytest.mark.parametrize("preset", ["NONE", "LARGE_SEGMENTS"])
+def test_tap_tcp_both_ways(preset):
+    with Netns() as ns:
+        ns.add_tap("t0", "10.204.1.1/24")
+        out = _child(ns.name, f"""
+            import os, lkl
+            nic = lkl.Nic(lkl.Tap("t0"), offload=lkl.Offload.{preset},
+                          mac="02:04:cc:01:00:02")
+            k = lkl.boot(nics=[nic])
+            assert k.nics == [nic]
+            assert nic.features_offered == lkl.Offload.{preset}, nic.features_offered
+            assert nic.features_negotiated == lkl.Offload.{preset}, nic.features_negotiated
+            assert nic.mac == "02:04:cc:01:00:02", nic.mac
+            nic.up()
+            nic.add_address("10.204.1.2/24")
+            tcp_both_ways(k, "10.204.1.1", "10.204.1.2", os.urandom({NBYTES}))
+            st = nic.stats()
+            assert st["kernel"]["rx_packets"] > 0 and st["kernel"]["tx_packets"] > 0, st
+            assert st["device"]["rx_malformed"] == 0, st
+            assert st["device"]["tx_packets"] > 0, st
+            k.halt()
+            print("OK", nic.name, nic.ifindex)
+        """)
+        assert out.startswith("OK eth0")
+
+
+@needs_root
+@pytest.mark.watchdog(150)
+def test_hot_added_nic_carries_traffic():
+    with Netns() as ns:
+        ns.add_tap("t1", "10.204.2.1/24")
+        out = _child(ns.name, f"""
+            import os, lkl
+            k = lkl.boot()
+            assert k.nics == []
+            nic = k.add_nic(lkl.Tap("t1"), offload=lkl.Offload.CHECKSUM)
+            assert k.nics == [nic]
+            assert nic.features_negotiated == lkl.Offload.CHECKSUM
+            nic.set_mtu(1400)
+            assert k.read_text(f"/sys/class/net/{{nic.name}}/mtu").strip() == "1400"
+            nic.up()
+            nic.add_address("10.204.2.2/24")
+            nic.add_address("fd00:204:2::2/64")
+            tcp_both_ways(k, "10.204.2.1", "10.204.2.2", os.urandom({NBYTES}))
+            nic.set_kernel_offloads(gso=False, gro=False, tso=False, tx_csum=False)
+            tcp_both_ways(k, "10.204.2.1", "10.204.2.2", os.urandom(1 << 20))
+            nic.down()
+            k.halt()
+            print("OK")
+        """)
+        assert out.strip() == "OK"
+
+
+PIPE_PEER = """
+import hashlib, random, sys, time, lkl
+fd, me, role, nbytes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
+k = lkl.boot(nics=[nic])
+nic.up()
+nic.add_address(me + "/24")
+if role == "server":
+    srv = k.socket(); srv.settimeout(30)
+    srv.bind((me, 5001)); srv.listen()
+    a, _ = srv.accept(); a.settimeout(30)
+    h, n = hashlib.sha256(), 0
+    while chunk := a.recv(1 << 16):
+        h.update(chunk); n += len(chunk)
+    a.sendall(h.hexdigest().encode()); a.close()
+    print(h.hexdigest(), n)
+else:
+    data = random.Random(7).randbytes(nbytes)
+    deadline = time.monotonic() + 30
+    while True:
+        s = k.socket(); s.settimeout(5)
+        try:
+            s.connect(("10.204.9.1", 5001)); break
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    s.sendall(data); s.shutdown(1)
+    print(s.recv(100).decode(), len(data))
+k.halt()
+"""
+
+
+@pytest.mark.watchdog(120)
+def test_pipe_between_two_kernels():
+    a, b = lkl.Pipe.pair()
+    procs = []
+    try:
+        for end, ip, role in ((a, "10.204.9.1", "server"), (b, "10.204.9.2", "client")):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, role, str(NBYTES)],
+                pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, cwd=ROOT, env=_env()))
+        a.close()
+        b.close()
+        outs = [p.communicate(timeout=90) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    want = hashlib.sha256(random.Random(7).randbytes(NBYTES)).hexdigest()
+    assert outs[0][0].split() == [want, str(NBYTES)]
+    assert outs[1][0].split() == [want, str(NBYTES)]
+
+
+def test_route_neighbor_qdisc():
+    out = run_ok("""
+        import lkl
+        from lkl import net
+        a, b = lkl.Pipe.pair()
+        nic = lkl.Nic(a)
+        k = lkl.boot(nics=[nic])
+        nic.up()
+        nic.add_address("10.204.5.2/24")
+        k.add_route("10.204.6.0/24", via="10.204.5.1")
+        k.add_route("10.204.7.0/24", dev=nic)
+        k.add_route("default", via="10.204.5.1", dev=nic.name)
+        routes = [line.split() for line in k.read_text("/proc/net/route").splitlines()[1:]]
+        table = {(r[0], r[1], r[2], r[7]) for r in routes}
+        assert ("eth0", "0006CC0A", "0105CC0A", "00FFFFFF") in table, routes
+        assert ("eth0", "0007CC0A", "00000000", "00FFFFFF") in table, routes
+        assert ("eth0", "00000000", "0105CC0A", "00000000") in table, routes
+        k.add_neighbor("10.204.5.9", "02:04:cc:05:00:09", nic)
+        arp = k.read_text("/proc/net/arp")
+        assert any(line.split()[:1] == ["10.204.5.9"] and "02:04:cc:05:00:09" in line
+                   and line.split()[-1] == "eth0" for line in arp.splitlines()), arp
+        for kind in ("fq", "fq_codel", "pfifo_fast"):
+            k.set_qdisc(nic, kind)
+            assert net.qdiscs(k, nic) == [(nic.ifindex, 0xFFFFFFFF, kind)], net.qdiscs(k, nic)
+        try:
+            k.set_qdisc(nic, "no_such_qdisc")
+        except OSError:
+            pass
+        else:
+            raise AssertionError("unknown qdisc accepted")
+        k.halt()
+        print("OK")
+    """)
+    assert out.strip() == "OK"
+
+
+def test_nic_freed_after_halt_only():
+    out = run_ok("""
+        import lkl
+        a, b = lkl.Pipe.pair()
+        nic = lkl.Nic(a)
+        k = lkl.boot(nics=[nic])
+        assert nic._dev.free() < 0   # -EBUSY while the kernel runs
+        k.halt()
+        assert nic._dev.free() == 0  # already freed by halt
+        try:
+            nic.up()
+        except lkl.KernelError:
+            print("OK")
+    """)
+    assert out.strip() == "OK"
