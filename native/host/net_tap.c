@@ -111,8 +111,13 @@ static int tap_set_offload(struct lkl_netdev_backend *be, uint64_t neg)
 		if (neg & LKL_NETDEV_GUEST_TSO6)
 			flags |= TUN_F_TSO6;
 	}
-	if (!t->vnet)
-		return flags ? -EINVAL : 0;
+	if (!t->vnet && flags)
+		return -EINVAL;
+	/*
+	 * Also without headers: a persistent TAP keeps the offloads its last
+	 * user set, and super-frames or partial checksums would then reach
+	 * a reader that cannot tell.
+	 */
 	return ioctl(t->fd, TUNSETOFFLOAD, flags) < 0 ? -errno : 0;
 }
 

@@ -11,6 +11,41 @@
  * ring.  Each queue has a lock; nobody calls into the kernel (raises an
  * interrupt) while holding one, because the interrupt may run the
  * driver on the calling thread and the driver may kick a queue.
+ *
+ * Copies of the payload between an application's buffer and a TAP:
+ *
+ *   lkl -> host (transmit)
+ *   1. kernel net/ipv4/tcp.c:tcp_sendmsg_locked: the application's
+ *      buffer into the skb (checksummed on the way without CSUM).
+ *      drivers/net/virtio_net.c:xmit_skb puts the skb's own memory on
+ *      the ring, and tx_one() below hands those buffers to the backend
+ *      as they are (net_tap.c:tap_tx writev): no copy in this library.
+ *   2. host kernel tun_get_user: the ring buffers into a host skb (the
+ *      writev itself).
+ *   3. the host application's recv().
+ *
+ *   host -> lkl (receive)
+ *   1. the host application's send().
+ *   2. host kernel tun_put_user: the host skb straight into the
+ *      driver's posted buffers (rx_batch() maps them, net_tap.c:tap_rx
+ *      readv's into them): no copy in this library.
+ *   3. kernel drivers/net/virtio_net.c:page_to_skb copies at most 128
+ *      bytes of headers into the skb head (mergeable and big-packet
+ *      buffers); small buffers become the skb (build_skb), no copy.
+ *   4. kernel net/ipv4/tcp.c:tcp_recvmsg: the skb into the application's
+ *      buffer.
+ *
+ * The payload is never copied here on the TAP path: only the 12-byte
+ * header (tx_one, rx_publish) and, if the first buffer is shorter than
+ * NET_PEEK_LEN, the headers net_rx_check() reads (rx_batch).  Extra
+ * copies remain where they buy something: a super-frame from a raw or
+ * pipe backend for a driver without TSO is gathered in the bounce buffer
+ * and cut into segments (rx_batch, rx_segment, rx_copy_in: three), and
+ * the stream-socket pipe frames through a buffer (net_pipe.c:stream_rx).
+ * Frames that fit the driver's buffers never touch the bounce buffer.
+ * Note that the kernel's copies (tcp_sendmsg, tcp_recvmsg) use the
+ * generic byte-at-a-time lib/string.c memcpy of the arch port: they, not
+ * this device, are where the copy time goes (bench/results/tcp_stream.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +81,14 @@
 #define GSO_FRAME_MAX	(65535 + ETH_HDR_LEN + 4)
 #define VNET_HDR_LEN	((int)sizeof(vnet_hdr_t))
 #define CMDLINE_ID_BASE	1000
+/*
+ * With mergeable buffers and TSO the device waits until the driver has
+ * posted room for a 64 KiB frame, but the driver (6.12 virtnet_receive)
+ * posts more only once over min(64, ring)/2 entries are free: a ring
+ * smaller than this never gets there (ring 64: 32 posted buffers of
+ * 1518 bytes), and receive stops for good.
+ */
+#define MRG_TSO_MIN_QUEUE	128
 
 #define STAT_ADD(dev, field, n) \
 	__atomic_fetch_add(&(dev)->stats.field, (n), __ATOMIC_RELAXED)
@@ -298,9 +341,11 @@ static int rx_segment(struct lkl_netdev *dev, struct virtq *q,
 }
 
 /*
- * Whether frames are read into the bounce buffer first: when the driver
- * takes no super-frames but the backend cannot be told (raw, pipe), a
- * frame may be far larger than any buffer the driver posts.
+ * Whether the bounce buffer catches what overflows the driver's buffers:
+ * when the driver takes no super-frames but the backend cannot be told
+ * (raw, pipe), a frame may be far larger than any buffer it posts.
+ * Frames that fit (all of them, unless the peer sends super-frames)
+ * land in the driver's buffers directly.
  */
 static int rx_via_bounce(struct lkl_netdev *dev)
 {
@@ -324,8 +369,8 @@ static int fatal_rx_error(int err)
 static int rx_batch(struct lkl_netdev *dev, int *irq)
 {
 	struct virtq *q = &dev->queues[RXQ];
-	struct iovec frame[MAX_IOV];
-	uint8_t head[NET_PEEK_LEN];
+	struct iovec frame[MAX_IOV + 1];
+	uint8_t head_copy[NET_PEEK_LEN];
 	int done = 0, pushed = 0, more = 0, bounce;
 	size_t need = rx_need(dev);
 
@@ -339,10 +384,11 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 	while (done < RX_BATCH) {
 		enum rx_verdict v;
 		vnet_hdr_t hdr;
-		int iovcnt, fcnt, nchains;
+		int iovcnt, fcnt, nchains, overflow;
 		uint16_t seen;
 		size_t room, hl;
 		ssize_t len;
+		const uint8_t *head;
 
 		nchains = rx_gather(dev, q, need, &seen, &iovcnt, &room);
 		if (nchains < 0) {
@@ -352,17 +398,27 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			break;
 		}
 		if (nchains == 0) {
-			if (virtq_want_notify(q, 1) != seen)
+			uint16_t grew;
+
+			/*
+			 * virtq_want_notify() asks to hear of entries past
+			 * last_avail, but the seen ones past it are known
+			 * (too few for a whole frame): ask for entries past
+			 * those, or with EVENT_IDX the driver never kicks.
+			 */
+			q->last_avail += seen;
+			grew = virtq_want_notify(q, 1);
+			q->last_avail -= seen;
+			if (grew)
 				continue;
 			dev->rx_waiting = 1;
 			break;
 		}
+		fcnt = iov_skip(frame, dev->rx_iov, iovcnt, VNET_HDR_LEN);
+		room -= VNET_HDR_LEN;
 		if (bounce) {
-			frame[0].iov_base = dev->bounce;
-			frame[0].iov_len = GSO_FRAME_MAX;
-			fcnt = 1;
-		} else {
-			fcnt = iov_skip(frame, dev->rx_iov, iovcnt, VNET_HDR_LEN);
+			frame[fcnt].iov_base = dev->bounce;
+			frame[fcnt++].iov_len = GSO_FRAME_MAX;
 		}
 		len = dev->be->ops->rx(dev->be, &hdr, frame, fcnt);
 		if (len == -EAGAIN || len == -EINTR)
@@ -382,10 +438,16 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			continue;
 		}
 
-		hl = iov_to_buf(head, len < NET_PEEK_LEN ? len : NET_PEEK_LEN,
-				frame, fcnt);
+		/* The headers to check: in place when the first buffer has them. */
+		hl = len < NET_PEEK_LEN ? len : NET_PEEK_LEN;
+		head = frame[0].iov_base;
+		if (frame[0].iov_len < hl) {
+			iov_to_buf(head_copy, hl, frame, fcnt);
+			head = head_copy;
+		}
 		v = net_rx_check(&hdr, head, hl, len,
 				 dev->vdev.driver_features);
+		overflow = (size_t)len > room;
 		if (v == RX_MALFORMED) {
 			rx_drop(dev, 1, 0);
 			continue;
@@ -395,19 +457,26 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			STAT_ADD(dev, rx_sw_csum, 1);
 		}
 		if (v == RX_SW_GSO) {
-			/* The segments reuse the buffers the frame sits in. */
-			if (!bounce)
+			/*
+			 * The segments reuse the buffers the frame sits in:
+			 * gather it in the bounce buffer, behind the part
+			 * the driver's buffers took if it overflowed there.
+			 */
+			if (overflow) {
+				memmove(dev->bounce + room, dev->bounce,
+					len - room);
+				iov_to_buf(dev->bounce, room, frame, fcnt - 1);
+			} else {
 				iov_to_buf(dev->bounce, len, frame, fcnt);
+			}
 			pushed |= rx_segment(dev, q, &hdr, len);
 			continue;
 		}
-		if (!bounce) {
-			rx_publish(dev, q, &hdr, VNET_HDR_LEN + len, iovcnt,
-				   nchains);
-		} else if (rx_copy_in(dev, q, &hdr, dev->bounce, len)) {
+		if (overflow) {
 			rx_drop(dev, 0, 1);
 			continue;
 		}
+		rx_publish(dev, q, &hdr, VNET_HDR_LEN + len, iovcnt, nchains);
 		pushed = 1;
 	}
 	more = done == RX_BATCH;
@@ -579,6 +648,8 @@ static void poller_main(void *arg)
 	struct lkl_netdev *dev = arg;
 	struct pollfd fds[3];
 
+	/* Named for top -H and the benchmarks' per-thread CPU. */
+	pthread_setname_np(pthread_self(), "lkl-netpoll");
 	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
 		int busy = __atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
 		int n;
@@ -737,6 +808,11 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 	dev->vdev.nqueues = 2;
 	dev->vdev.queue_num_max = qsize;
 
+	err = -EINVAL;
+	if ((dev->offered & LKL_NETDEV_MRG_RXBUF) &&
+	    (dev->offered & (LKL_NETDEV_GUEST_TSO4 | LKL_NETDEV_GUEST_TSO6)) &&
+	    qsize < MRG_TSO_MIN_QUEUE)
+		goto fail;
 	err = -ENOMEM;
 	dev->bounce = malloc(VNET_HDR_LEN + GSO_FRAME_MAX);
 	dev->segment = malloc(VNET_HDR_LEN + GSO_FRAME_MAX);
