@@ -95,7 +95,7 @@ class Namespace:
     def __init__(self, tag: str) -> None:
         self.name = f"lklstream-{tag}-{os.getpid()}"
 
-    def __enter__(self) -> "Namespace":
+    def __enter__(self) -> Namespace:
         netns.create(self.name)
         with NetNS(self.name) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
@@ -475,14 +475,14 @@ def write_markdown(report: dict, out: str) -> None:
           f"Gbit/s, median of {cfg['repeat']} run(s) of {cfg['seconds']} s per point; "
           f"LKL with 256 MB, syscall mode `{mode}`; {report['elapsed_s']} s in all.", ""]
     md += table(points, sizes, mode)
-    md += ["", "## Every point", ""] + detail_table(points)
+    md += ["", "## Every point", "", *detail_table(points)]
     md += ["", "## Targets", "", "```", json.dumps(report["targets"], indent=1), "```"]
     if "compare" in report:
         md += ["", f"## A/B: `{cfg['binary']}` against `{report['compare']['binary']}` "
                "(interleaved runs)", "",
                "| direction | configuration | mode | msg | Gbit/s | compare Gbit/s | ratio "
                "| CPU s/GB sender, receiver | compare |", "|---|---|---|---|---|---|---|---|---|"]
-        for p, o in zip(points, report["compare"]["points"]):
+        for p, o in zip(points, report["compare"]["points"], strict=False):
             if p.get("failed") or o.get("failed"):
                 continue
             c, d = p["cpu_s_per_gb"], o["cpu_s_per_gb"]
