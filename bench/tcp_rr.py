@@ -21,40 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from pyroute2 import NetNS, netns
+from namespaces import Namespace
+from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TCP_RR = ROOT / "build" / "bench" / "tcp_rr"
 RESULTS = ROOT / "bench" / "results"
 PORT = 5201
-
-
-class Namespace:
-    """A network namespace for the length of a with-block."""
-
-    def __init__(self, tag: str) -> None:
-        self.name = f"lklbench-{tag}-{os.getpid()}"
-
-    def __enter__(self) -> Namespace:
-        netns.create(self.name)
-        with NetNS(self.name) as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        netns.remove(self.name)
-
-    def argv(self, argv: list[str], cpu: int | None) -> list[str]:
-        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-        return ["ip", "netns", "exec", self.name, *pin, *argv]
-
-
-def address(ns: Namespace, ifname: str, cidr: str) -> None:
-    addr, prefix = cidr.split("/")
-    with NetNS(ns.name) as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
-        ipr.addr("add", index=index, address=addr, prefixlen=int(prefix))
-        ipr.link("set", index=index, state="up")
 
 
 def run_pair(server_ns: Namespace, server_addr: str, client_ns: Namespace,
@@ -75,22 +48,22 @@ def run_pair(server_ns: Namespace, server_addr: str, client_ns: Namespace,
 
 def host_veth(cpu: int | None, opts: list[str], timeout: float) -> dict:
     """host <-> host over a veth pair between two namespaces."""
-    with Namespace("a") as a, Namespace("b") as b:
+    with Namespace("lklbench", "a") as a, Namespace("lklbench", "b") as b:
         with NetNS(a.name) as ipr:
             ipr.link("add", ifname="rr0", kind="veth", peer="rr1")
             ipr.link("set", index=ipr.link_lookup(ifname="rr1")[0], net_ns_fd=b.name)
-        address(a, "rr0", "10.202.0.1/24")
-        address(b, "rr1", "10.202.0.2/24")
+        a.address("rr0", "10.202.0.1/24")
+        b.address("rr1", "10.202.0.2/24")
         return run_pair(b, "10.202.0.2", a, [str(TCP_RR), "host", "10.202.0.2", str(PORT), *opts],
                         cpu, timeout)
 
 
 def lkl_tap(cpu: int | None, lkl_args: list[str], opts: list[str], timeout: float) -> dict:
     """lkl <-> host over a TAP device inside one namespace."""
-    with Namespace("tap") as ns:
+    with Namespace("lklbench", "tap") as ns:
         with NetNS(ns.name) as ipr:
             ipr.link("add", ifname="rrtap", kind="tuntap", mode="tap")
-        address(ns, "rrtap", "10.201.0.1/24")
+        ns.address("rrtap", "10.201.0.1/24")
         argv = [str(TCP_RR), "lkl", "10.201.0.1", str(PORT), "--tap", "rrtap",
                 "--ip", "10.201.0.2/24", *lkl_args, *opts]
         return run_pair(ns, "10.201.0.1", ns, argv, cpu, timeout)

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from pyroute2 import NetNS, netns
+from namespaces import Namespace as BaseNamespace
+from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "build" / "bench" / "tcp_stream"
@@ -89,30 +90,11 @@ DIRECTIONS = {
 }
 
 
-class Namespace:
-    """A network namespace for the length of a with-block."""
+class Namespace(BaseNamespace):
+    """A benchmark namespace that also reads and sets ethtool offloads."""
 
     def __init__(self, tag: str) -> None:
-        self.name = f"lklstream-{tag}-{os.getpid()}"
-
-    def __enter__(self) -> Namespace:
-        netns.create(self.name)
-        with NetNS(self.name) as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        netns.remove(self.name)
-
-    def argv(self, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *argv]
-
-    def address(self, ifname: str, cidr: str) -> None:
-        addr, prefix = cidr.split("/")
-        with NetNS(self.name) as ipr:
-            index = ipr.link_lookup(ifname=ifname)[0]
-            ipr.addr("add", index=index, address=addr, prefixlen=int(prefix))
-            ipr.link("set", index=index, state="up")
+        super().__init__("lklstream", tag)
 
     def ethtool_set(self, ifname: str, settings: dict[str, str]) -> None:
         args = [x for k, v in settings.items() for x in (k, v)]
