@@ -403,4 +403,7 @@ struct lkl_host_ops lkl_host_ops = {
 	.timer_free = host_timer_free,
 	.ioremap = lkl_iomem_map,
 	.iomem_access = lkl_iomem_access,
+	.memcpy = (void *(*)(void *, const void *, unsigned long))memcpy,
+	.memset = (void *(*)(void *, int, unsigned long))memset,
+	.memmove = (void *(*)(void *, const void *, unsigned long))memmove,
 };

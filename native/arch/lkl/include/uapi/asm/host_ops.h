@@ -74,6 +74,15 @@ struct lkl_host_ops {
 	void *(*ioremap)(long addr, int size);
 	int (*iomem_access)(const volatile void *addr, void *val, int size,
 			    int write);
+
+	/*
+	 * Optional: the host's tuned memory routines.  The kernel's generic
+	 * ones copy a byte at a time, and every socket read and write goes
+	 * through them.
+	 */
+	void *(*memcpy)(void *dst, const void *src, unsigned long len);
+	void *(*memset)(void *s, int c, unsigned long len);
+	void *(*memmove)(void *dst, const void *src, unsigned long len);
 };
 
 #endif
