@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lkl import _lkl, net
+from lkl import _lkl, net, tc
 from lkl._lkl import KernelError
 from lkl._socket import Socket
 from lkl.net import Backend, Nic, Offload
@@ -352,14 +352,18 @@ class Kernel:
         self._check()
         net.add_neighbor(self, ip, mac, dev)
 
-    def set_qdisc(self, dev: Nic | str | int, spec: str) -> None:
-        """Replace the root qdisc of ``dev``.
+    def set_qdisc(self, dev: Nic | str | int, spec: str, ingress: bool = False) -> None:
+        """Set the qdisc of ``dev`` from a tc-style ``spec``.
 
-        ``spec`` is a qdisc kind, used with its defaults ("fq", "fq_codel",
-        "pfifo_fast"...).
+        ``spec`` is a kind with its defaults ("fq", "fq_codel", "pfifo_fast",
+        "pfifo limit 100") or netem with tc-netem(8)'s options ("netem delay
+        1ms 200us loss 5% duplicate 1% reorder 25% corrupt 1% limit 10000").
+        Egress replaces the root qdisc; ``ingress=True`` queues what arrives
+        on ``dev`` through the IFB device ``ifb4<name>`` (see lkl.tc).
+        ValueError for a malformed spec, OSError for one the kernel refuses.
         """
         self._check()
-        net.set_qdisc(self, dev, spec)
+        tc.set_qdisc(self, dev, spec, ingress=ingress)
 
     # ---- files -------------------------------------------------------------
 

@@ -185,8 +185,6 @@ _NLM_F_CREATE = 0x400
 _RTM_NEWROUTE = 24
 _RTM_NEWNEIGH = 28
 _RTM_NEWADDR = 20
-_RTM_NEWQDISC = 36
-_RTM_GETQDISC = 38
 
 _seq = itertools.count(1)
 
@@ -213,6 +211,20 @@ def _ifindex(k: Kernel, dev: Nic | str | int) -> int:
     if isinstance(dev, str):
         return struct.unpack_from("i", _ioctl_ifreq(k, _SIOCGIFINDEX, dev), 16)[0]
     raise TypeError(f"dev must be a Nic, an interface name or an index, not {type(dev).__name__}")
+
+
+def _ifname(k: Kernel, ifindex: int) -> str:
+    """The kernel's name of interface ``ifindex``."""
+    req = _ioctl_ifreq(k, _SIOCGIFNAME, "", struct.pack("i", ifindex))
+    return bytes(req[:16]).split(b"\0", 1)[0].decode()
+
+
+def _set_up(k: Kernel, name: str, up: bool) -> None:
+    """Bring interface ``name`` up or down (SIOCSIFFLAGS)."""
+    req = _ioctl_ifreq(k, _K["SIOCGIFFLAGS"], name)
+    flags = struct.unpack_from("H", req, 16)[0]
+    flags = flags | _K["IFF_UP"] if up else flags & ~_K["IFF_UP"]
+    _ioctl_ifreq(k, _K["SIOCSIFFLAGS"], name, struct.pack("H", flags))
 
 
 def _netlink(k: Kernel, msg: Any, mtype: int, flags: int) -> list[bytes]:
@@ -302,41 +314,6 @@ def add_neighbor(k: Kernel, ip: str, mac: str | bytes, dev: Nic | str | int) -> 
     msg["state"] = 0x80  # NUD_PERMANENT
     msg["attrs"] = [("NDA_DST", str(addr)), ("NDA_LLADDR", _mac_str(_mac_bytes(mac)))]
     _netlink(k, msg, _RTM_NEWNEIGH, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE)
-
-
-_QDISCS = ("fq", "fq_codel", "pfifo_fast", "pfifo", "bfifo", "prio", "noqueue", "sfq")
-
-
-def set_qdisc(k: Kernel, dev: Nic | str | int, spec: str) -> None:
-    """Replace the root qdisc of ``dev`` (see Kernel.set_qdisc)."""
-    from pyroute2.netlink.rtnl.tcmsg import tcmsg  # type: ignore[import-untyped]
-
-    kind = spec.strip()
-    if not re.fullmatch(r"[a-z_]+", kind):
-        raise ValueError(f"qdisc spec must be a qdisc kind such as 'fq_codel', not {spec!r}")
-    msg = tcmsg()
-    msg["family"] = 0
-    msg["index"] = _ifindex(k, dev)
-    msg["handle"] = 0
-    msg["parent"] = 0xFFFFFFFF  # TC_H_ROOT
-    msg["attrs"] = [("TCA_KIND", kind)]
-    _netlink(k, msg, _RTM_NEWQDISC, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE)
-
-
-def qdiscs(k: Kernel, dev: Nic | str | int | None = None) -> list[tuple[int, int, str]]:
-    """The kernel's qdiscs as ``(ifindex, parent, kind)``, for ``dev`` or all."""
-    from pyroute2.netlink.rtnl.tcmsg import tcmsg  # type: ignore[import-untyped]
-
-    want = None if dev is None else _ifindex(k, dev)
-    req = tcmsg()
-    req["family"] = 0
-    out = []
-    for raw in _netlink(k, req, _RTM_GETQDISC, _NLM_F_DUMP):
-        m = tcmsg(raw)
-        m.decode()
-        if want is None or m["index"] == want:
-            out.append((m["index"], m["parent"], m.get_attr("TCA_KIND")))
-    return out
 
 
 def _mac_bytes(mac: str | bytes) -> bytes:
@@ -432,9 +409,7 @@ class Nic:
     def name(self) -> str:
         """The kernel's interface name ("eth0"...)."""
         if self._name is None:
-            tail = struct.pack("i", self.ifindex)
-            req = _ioctl_ifreq(self._k(), _SIOCGIFNAME, "", tail)
-            self._name = bytes(req[:16]).split(b"\0", 1)[0].decode()
+            self._name = _ifname(self._k(), self.ifindex)
         return self._name
 
     @property
@@ -455,20 +430,13 @@ class Nic:
 
     # ---- configuration -----------------------------------------------------
 
-    def _set_flags(self, up: bool) -> None:
-        k = self._k()
-        req = _ioctl_ifreq(k, _K["SIOCGIFFLAGS"], self.name)
-        flags = struct.unpack_from("H", req, 16)[0]
-        flags = flags | _K["IFF_UP"] if up else flags & ~_K["IFF_UP"]
-        _ioctl_ifreq(k, _K["SIOCSIFFLAGS"], self.name, struct.pack("H", flags))
-
     def up(self) -> None:
         """Bring the interface up."""
-        self._set_flags(True)
+        _set_up(self._k(), self.name, True)
 
     def down(self) -> None:
         """Take the interface down."""
-        self._set_flags(False)
+        _set_up(self._k(), self.name, False)
 
     def set_mtu(self, mtu: int) -> None:
         """Set the interface's MTU."""

@@ -14,11 +14,10 @@ import os
 import random
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import _env, run_ok
+from helpers import _env, in_netns, run_ok
 
 import lkl
 
@@ -31,58 +30,6 @@ pytestmark = pytest.mark.isolated
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")
 NBYTES = 4 << 20
-
-# Child code shared by the TAP tests: TCP both ways between a kernel
-# socket and a host socket in the namespace, checked with SHA-256.
-TCP_BOTH_WAYS = """
-import hashlib, socket, threading
-
-def drain(sock):
-    h, n = hashlib.sha256(), 0
-    while True:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return h.hexdigest(), n
-        h.update(chunk)
-        n += len(chunk)
-
-def tcp_both_ways(k, host_ip, kernel_ip, data):
-    want = hashlib.sha256(data).hexdigest()
-    # kernel -> host
-    srv = socket.socket()
-    srv.bind((host_ip, 0)); srv.listen(); srv.settimeout(20)
-    got = {}
-    def host_recv():
-        c, _ = srv.accept()
-        c.settimeout(20)
-        got["h"] = drain(c)
-        c.close()
-    t = threading.Thread(target=host_recv, daemon=True); t.start()
-    s = k.socket(); s.settimeout(20)
-    s.connect((host_ip, srv.getsockname()[1])); s.sendall(data); s.close()
-    t.join(30)
-    assert got.get("h") == (want, len(data)), ("kernel->host", got)
-    srv.close()
-    # host -> kernel
-    ks = k.socket(); ks.settimeout(20)
-    ks.bind((kernel_ip, 0)); ks.listen()
-    def host_send():
-        c = socket.create_connection((kernel_ip, ks.getsockname()[1]), timeout=20)
-        c.sendall(data); c.close()
-    t = threading.Thread(target=host_send, daemon=True); t.start()
-    a, _ = ks.accept(); a.settimeout(20)
-    h = drain(a)
-    t.join(30)
-    assert h == (want, len(data)), ("host->kernel", h)
-    a.close(); ks.close()
-"""
-
-
-def _child(ns_name: str, body: str, timeout: float = 90) -> str:
-    code = (f"from pyroute2 import netns\nnetns.setns({ns_name!r})\n"
-            + textwrap.dedent(TCP_BOTH_WAYS) + textwrap.dedent(body))
-    return run_ok(code, timeout=timeout)
-
 
 def test_offload_flags():
     Off = lkl.Offload
@@ -113,7 +60,7 @@ def test_nic_argument_checks():
 def test_tap_tcp_both_ways(preset):
     with Netns() as ns:
         ns.add_tap("t0", "10.204.1.1/24")
-        out = _child(ns.name, f"""
+        out = in_netns(ns.name, f"""
             import os, lkl
             nic = lkl.Nic(lkl.Tap("t0"), offload=lkl.Offload.{preset},
                           mac="02:04:cc:01:00:02")
@@ -140,7 +87,7 @@ def test_tap_tcp_both_ways(preset):
 def test_hot_added_nic_carries_traffic():
     with Netns() as ns:
         ns.add_tap("t1", "10.204.2.1/24")
-        out = _child(ns.name, f"""
+        out = in_netns(ns.name, f"""
             import os, lkl
             k = lkl.boot()
             assert k.nics == []
@@ -224,7 +171,7 @@ def test_pipe_between_two_kernels():
 def test_route_neighbor_qdisc():
     out = run_ok("""
         import lkl
-        from lkl import net
+        from lkl import net, tc
         a, b = lkl.Pipe.pair()
         nic = lkl.Nic(a)
         k = lkl.boot(nics=[nic])
@@ -244,7 +191,7 @@ def test_route_neighbor_qdisc():
                    and line.split()[-1] == "eth0" for line in arp.splitlines()), arp
         for kind in ("fq", "fq_codel", "pfifo_fast"):
             k.set_qdisc(nic, kind)
-            assert net.qdiscs(k, nic) == [(nic.ifindex, 0xFFFFFFFF, kind)], net.qdiscs(k, nic)
+            assert tc.qdiscs(k, nic) == [(nic.ifindex, 0xFFFFFFFF, kind)], tc.qdiscs(k, nic)
         try:
             k.set_qdisc(nic, "no_such_qdisc")
         except OSError:
