@@ -36,16 +36,15 @@ import argparse
 import json
 import os
 import platform
-import queue
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from lines import LineProcess
 from namespaces import Namespace as BaseNamespace
 from pyroute2 import NetNS
 
@@ -115,35 +114,8 @@ class Namespace(BaseNamespace):
         return feats
 
 
-class Proc:
-    """A tcp_stream process; stdout read line by line with timeouts."""
-
-    def __init__(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
-        self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            if line.startswith(prefix):
-                return line
-        self.kill()
-        raise RuntimeError(f"no {prefix!r} from {' '.join(self.argv)}:\n"
-                           + self.proc.stderr.read()[-2000:])
+class Proc(LineProcess):
+    """A tcp_stream process."""
 
     def ready_pid(self, timeout: float = 30) -> int:
         return int(self.expect("ready pid=", timeout).split("=")[1])
@@ -160,11 +132,6 @@ class Proc:
         if self.proc.wait(timeout=timeout):
             raise RuntimeError(f"{' '.join(self.argv)} failed:\n"
                                + self.proc.stderr.read()[-2000:])
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def busy_seconds() -> float:

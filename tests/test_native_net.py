@@ -6,30 +6,35 @@ test creates and deletes (tests/netns.py); addresses are 10.200.x.0/24
 and fd00:200:x::/64 there only.  Every transfer is bounded in bytes and
 every wait in time.
 
-LKL_NET_BYTES sets the TCP transfer size (default 16 MiB; the full suite
-uses 256 MiB per preset).
+The per-preset TAP and pipe transfers move 256 MiB each way
+(LKL_NET_FULL_BYTES); the other TCP tests move a fraction of
+LKL_NET_BYTES (16 MiB).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import random
 import re
 import socket
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from lines import LineProcess  # noqa: E402
+
 BUILD = ROOT / "build"
 PEER = BUILD / "tests" / "native" / "net_peer"
 MALFORMED = BUILD / "tests" / "native" / "net_malformed"
 NBYTES = int(os.environ.get("LKL_NET_BYTES", 16 << 20))
+FULL_BYTES = int(os.environ.get("LKL_NET_FULL_BYTES", 256 << 20))
 # The C side's deterministic stream needs no agreement: each end hashes
 # what it sent or got, and the hashes must match.
 PRESETS = ["none", "checksum", "large", "big"]
@@ -45,38 +50,11 @@ def native_programs() -> None:
                    check=True, timeout=300)
 
 
-class Peer:
-    """A net_peer process; its stdout is read line by line with timeouts."""
+class Peer(LineProcess):
+    """A net_peer process."""
 
-    def __init__(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True,
-                                     pass_fds=pass_fds)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, prefix: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-        self.kill()
-        pytest.fail(f"no {prefix!r} from net_peer; output:\n" + "\n".join(self.seen)
-                    + "\nstderr:\n" + self.proc.stderr.read()[-3000:])
+    def fail(self, message: str) -> NoReturn:
+        pytest.fail(message)
 
     def send_line(self) -> None:
         self.proc.stdin.write("\n")
@@ -85,11 +63,6 @@ class Peer:
     def finish(self, timeout: float = 60) -> None:
         self.expect("done", timeout)
         assert self.proc.wait(timeout=timeout) == 0
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def fields(line: str) -> dict[str, str]:
@@ -195,7 +168,7 @@ def pipe_transfer(kind: int, off_a: str, off_b: str, nbytes: int = NBYTES) -> No
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_two_kernels_over_a_pipe(preset: str) -> None:
-    pipe_transfer(socket.SOCK_SEQPACKET, preset, preset)
+    pipe_transfer(socket.SOCK_SEQPACKET, preset, preset, FULL_BYTES)
 
 
 def test_pipe_offload_mismatch_is_finished_in_software() -> None:
@@ -240,13 +213,13 @@ def test_tap_ping_and_tcp_both_ways(ns, preset: str) -> None:
     ns.add_tap("tap0", "10.200.1.1/24")
     peer = tap_peer(ns, "--ip", "10.200.1.2/24", "features", "tcp-sink",
                     "10.200.1.2", "5001", "tcp-send", "10.200.1.1", "5002",
-                    str(NBYTES), offload=preset)
+                    str(FULL_BYTES), offload=preset)
     try:
         feats = fields(peer.expect("features"))
         assert int(feats["negotiated"], 16) == OFFLOAD_BITS[preset]
         warm_up(ns, "10.200.1.2")
         assert ping(ns, "10.200.1.2", count=3) == 3
-        tcp_both_ways(ns, peer, "10.200.1.2", "10.200.1.1")
+        tcp_both_ways(ns, peer, "10.200.1.2", "10.200.1.1", FULL_BYTES)
         print(f"{preset}: host->lkl {peer.host_to_lkl_gbps:.2f} Gbit/s, "
               f"lkl->host {peer.lkl_to_host_gbps:.2f} Gbit/s (with SHA-256)")
         peer.finish()
