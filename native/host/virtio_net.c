@@ -43,9 +43,8 @@
  * and cut into segments (rx_batch, rx_segment, rx_copy_in: three), and
  * the stream-socket pipe frames through a buffer (net_pipe.c:stream_rx).
  * Frames that fit the driver's buffers never touch the bounce buffer.
- * Note that the kernel's copies (tcp_sendmsg, tcp_recvmsg) use the
- * generic byte-at-a-time lib/string.c memcpy of the arch port: they, not
- * this device, are where the copy time goes (bench/results/tcp_stream.md).
+ * The kernel's own copies (tcp_sendmsg, tcp_recvmsg) are where the copy
+ * time goes; they run the host's memcpy (arch/lkl/kernel/string.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -23,5 +23,6 @@ echo "[lkl setup] system packages present"
 
 # Python tools for building and testing (already present ones are kept).
 python3 -m pip install -q --disable-pip-version-check \
-	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil
+	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil \
+	ruff mypy
 echo "[lkl setup] python packages present"

@@ -56,8 +56,8 @@ bool lkl_cpu_try_take(void)
  * which hands it the CPU.
  */
 static bool idle_parked;
-enum { IDLE_SWITCHED_TO = 1 };
-static int idle_wake;
+/* The parked idle thread was woken by a switch to the idle task. */
+static bool idle_switched_to;
 
 /*
  * A host thread that holds the free CPU runs in the idle task's place.
@@ -75,7 +75,7 @@ void lkl_idle_switched_to(void)
 {
 	if (idle_parked) {
 		idle_parked = false;
-		idle_wake = IDLE_SWITCHED_TO;
+		idle_switched_to = true;
 	}
 }
 
@@ -162,6 +162,11 @@ void lkl_cpu_release_waiters(void)
 	lkl_ops->sem_up(cpu_sem);
 }
 
+/*
+ * cpu_sem is never freed: host threads that lost the race with halt may
+ * still be passing it on.  One semaphore per process, as one kernel per
+ * process.
+ */
 int lkl_cpu_init(void)
 {
 	cpu_sem = lkl_ops->sem_alloc(0);	/* the boot thread holds it */
@@ -170,14 +175,6 @@ int lkl_cpu_init(void)
 	cpu_shutdown = 0;
 	idle_parked = idle_borrowed = false;
 	return 0;
-}
-
-/*
- * cpu_sem is kept: host threads that lost the race with halt may still
- * be passing it on.  One semaphore per process, as one kernel per process.
- */
-void lkl_cpu_cleanup(void)
-{
 }
 
 /*
@@ -204,12 +201,12 @@ void arch_cpu_idle(void)
 	if (READ_ONCE(init_task.thread.dead))
 		lkl_ops->thread_exit();
 	/* Woken with the CPU, switched to by another task. */
-	if (idle_wake == IDLE_SWITCHED_TO) {
+	if (idle_switched_to) {
 		schedule_tail(lkl_switched_from());
 		/* Back in the idle loop, which a borrowed switch had left. */
 		tick_nohz_idle_enter();
 	}
-	idle_wake = 0;
+	idle_switched_to = false;
 	raw_local_irq_enable();
 	if (lkl_irqs_pending())
 		lkl_run_pending_irqs();

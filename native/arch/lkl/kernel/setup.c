@@ -234,7 +234,7 @@ int __ref lkl_start_kernel(struct lkl_host_ops *ops, const char *cmdline)
 		goto fail;
 	ret = lkl_syscalls_init();
 	if (ret)
-		goto fail_cpu;
+		goto fail;
 	ret = lkl_threads_init_boot(0);
 	if (ret)
 		goto fail_syscalls;
@@ -253,8 +253,6 @@ fail_threads:
 	lkl_threads_cleanup();
 fail_syscalls:
 	lkl_syscalls_cleanup();
-fail_cpu:
-	lkl_cpu_cleanup();
 fail:
 	free_boot_resources();
 	__atomic_store_n(&kernel_state, KERNEL_OFF, __ATOMIC_SEQ_CST);
@@ -286,7 +284,6 @@ long lkl_sys_halt(void)
 	lkl_ops->thread_join(boot_thread);
 	boot_thread = 0;
 	lkl_threads_cleanup();
-	lkl_cpu_cleanup();
 	lkl_ops->ram_free(ram_base, ram_size);
 	ram_base = NULL;
 	free_boot_resources();

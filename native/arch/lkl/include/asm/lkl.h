@@ -16,7 +16,6 @@ void lkl_cpu_release(bool ran_work);
 bool lkl_cpu_is_shutdown(void);
 void lkl_cpu_shutdown(void);
 int lkl_cpu_init(void);
-void lkl_cpu_cleanup(void);
 /* Called by __switch_to() around the idle task. */
 void lkl_idle_switched_to(void);
 bool lkl_idle_leaving(void **jb);
