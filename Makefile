@@ -2,13 +2,14 @@
 #
 #   make setup   install what the build needs (apt + pip)
 #   make build   the kernel library (build/lib/liblkl.a, cached) + package
-#   make test    set-up, then every test
+#   make lint    ruff and mypy
+#   make test    set-up, lint, then every test
 #   make demo    set-up, then boot a kernel and move data through its stack
 
 PYTHON ?= python3
 export LKL_JOBS ?= $(shell nproc)
 
-.PHONY: setup build lib test demo bench clean
+.PHONY: setup build lib lint test demo bench clean
 setup:
 	@bash native/scripts/setup.sh
 
@@ -18,7 +19,12 @@ lib:
 build: lib
 	@if [ -f setup.py ]; then $(PYTHON) -m pip install -q --no-build-isolation -e . ; fi
 
-test: setup build
+# ruff over the Python, mypy over the package (its stubs included).
+lint:
+	$(PYTHON) -m ruff check lkl tests bench
+	$(PYTHON) -m mypy lkl
+
+test: setup build lint
 	@$(MAKE) --no-print-directory -C tests/native BUILD=$(CURDIR)/build
 	$(PYTHON) -m pytest -q -ra tests
 
