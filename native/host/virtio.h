@@ -134,10 +134,11 @@ int virtq_publish(struct virtq *q);
 
 /*
  * Ask for (on=1) or waive (on=0) a notification when the driver adds
- * buffers.  Returns virtq_pending() after the change: if it grew since
- * the caller last looked, the caller must look again instead of waiting
- * for a notification that may never come.
+ * buffers past the seen ones: the caller has looked at seen entries past
+ * last_avail (too few to use yet).  Returns how many entries are pending
+ * past those after the change: if any, the caller must look again
+ * instead of waiting for a notification that may never come.
  */
-uint16_t virtq_want_notify(struct virtq *q, int on);
+uint16_t virtq_want_notify(struct virtq *q, int on, uint16_t seen);
 
 #endif

@@ -378,7 +378,7 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 		goto out;
 	dev->rx_waiting = 0;
 	bounce = rx_via_bounce(dev);
-	virtq_want_notify(q, 0);
+	virtq_want_notify(q, 0, 0);
 
 	while (done < RX_BATCH) {
 		enum rx_verdict v;
@@ -397,18 +397,8 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			break;
 		}
 		if (nchains == 0) {
-			uint16_t grew;
-
-			/*
-			 * virtq_want_notify() asks to hear of entries past
-			 * last_avail, but the seen ones past it are known
-			 * (too few for a whole frame): ask for entries past
-			 * those, or with EVENT_IDX the driver never kicks.
-			 */
-			q->last_avail += seen;
-			grew = virtq_want_notify(q, 1);
-			q->last_avail -= seen;
-			if (grew)
+			/* Too few buffers for a whole frame: wait for more. */
+			if (virtq_want_notify(q, 1, seen))
 				continue;
 			dev->rx_waiting = 1;
 			break;
@@ -544,7 +534,7 @@ static int tx_drain(struct lkl_netdev *dev)
 			q->last_avail++;
 			pushed = 1;
 		}
-	} while (!blocked && virtq_want_notify(q, 1));
+	} while (!blocked && virtq_want_notify(q, 1, 0));
 
 	if (blocked) {
 		__atomic_store_n(&dev->tx_blocked, 1, __ATOMIC_RELEASE);

@@ -126,14 +126,19 @@ int virtq_publish(struct virtq *q)
 	return !valid || need_event(load16(used_event(q)), q->used_idx, old);
 }
 
-uint16_t virtq_want_notify(struct virtq *q, int on)
+uint16_t virtq_want_notify(struct virtq *q, int on, uint16_t seen)
 {
 	if (!q->ready)
 		return 0;
 	if (event_idx(q)) {
-		/* Notify us once the driver adds past what we have seen. */
+		/*
+		 * Notify us once the driver adds past what we have seen: the
+		 * driver kicks only when its new avail index passes this one,
+		 * so entries it added before are no reason to kick.
+		 */
 		if (on)
-			__atomic_store_n(avail_event(q), q->last_avail,
+			__atomic_store_n(avail_event(q),
+					 (uint16_t)(q->last_avail + seen),
 					 __ATOMIC_RELAXED);
 	} else if (on) {
 		__atomic_fetch_and(&q->used->flags,
@@ -145,5 +150,5 @@ uint16_t virtq_want_notify(struct virtq *q, int on)
 	}
 	/* Order the store before re-reading avail->idx (spec 2.7.13.3). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return virtq_pending(q);
+	return virtq_pending(q) - seen;
 }
