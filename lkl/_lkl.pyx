@@ -18,6 +18,7 @@ from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset, strlen
@@ -31,6 +32,7 @@ import errno as _errno
 import math as _math
 import os as _os
 import socket as _hostsocket
+import threading as _threading
 
 include "_errors.pxi"
 include "_core.pxi"

@@ -3,7 +3,9 @@
 # wrapping, repr and the context manager.
 #
 # Timeouts work as in the standard library: with a timeout of None the
-# kernel socket blocks and each call blocks in the kernel; with 0 the
+# kernel socket blocks and each call blocks in the kernel (but on the
+# main thread a read-type call waits for readiness in slices, so that
+# Ctrl-C and other signal handlers run, see _call); with 0 the
 # kernel socket is non-blocking and a call that would block raises
 # BlockingIOError; with a positive timeout the kernel socket is
 # non-blocking and a call that would block waits in the kernel's ppoll,
@@ -17,6 +19,10 @@ cdef enum:
 
 # Waits with a deadline return to Python this often to run signal handlers.
 cdef double _SLICE = 0.25
+# The deadline of a wait that only signals end.
+cdef double _FOREVER = 1e300
+# Python runs signal handlers on this thread only.
+cdef unsigned long _main_ident = _threading.main_thread().ident
 
 cdef short _READ_EVENTS = LKL_POLLIN | LKL_POLLERR | LKL_POLLHUP | LKL_POLLRDHUP
 cdef short _WRITE_EVENTS = LKL_POLLOUT | LKL_POLLERR | LKL_POLLHUP
@@ -251,6 +257,18 @@ cdef class _SocketBase:
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
+        if (self._timeout < 0 and deadline < 0 and op == _OP_READ and events
+                and PyThread_get_thread_ident() == _main_ident):
+            # A blocking read on the main thread: wait in slices that run
+            # signal handlers (Ctrl-C) instead of blocking in the kernel.
+            # recv* try first without blocking, accept waits first.
+            deadline = _FOREVER
+            if nr == LKL__NR_recvfrom and not (params[3] & LKL_MSG_WAITALL):
+                params[3] |= LKL_MSG_DONTWAIT
+            elif nr == LKL__NR_recvmsg and not (params[2] & LKL_MSG_WAITALL):
+                params[2] |= LKL_MSG_DONTWAIT
+            else:
+                _wait_ready(params[0], events, deadline)
         while True:
             with nogil:
                 ret = glue_syscall(nr, params)
