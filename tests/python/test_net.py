@@ -109,6 +109,34 @@ def test_hot_added_nic_carries_traffic():
         assert out.strip() == "OK"
 
 
+@needs_root
+@pytest.mark.watchdog(150)
+@pytest.mark.parametrize("preset", ["NONE", "LARGE_SEGMENTS"])
+def test_raw_socket_backend_on_a_veth(preset):
+    with Netns() as ns:
+        ns.add_veth("vlkl4", "vhost4", "10.204.4.1/24")
+        out = in_netns(ns.name, f"""
+            import errno, os, lkl
+            try:
+                lkl.Nic(lkl.RawSocket("nosuch0"))
+            except OSError as e:
+                assert e.errno == errno.ENODEV, e
+            else:
+                raise AssertionError("a raw socket on a missing interface")
+            nic = lkl.Nic(lkl.RawSocket("vlkl4"), offload=lkl.Offload.{preset})
+            k = lkl.boot(nics=[nic])
+            assert nic.features_negotiated == lkl.Offload.{preset}, nic.features_negotiated
+            nic.up()
+            nic.add_address("10.204.4.2/24")
+            tcp_both_ways(k, "10.204.4.1", "10.204.4.2", os.urandom({NBYTES}))
+            st = nic.stats()
+            assert st["device"]["rx_packets"] > 0 and st["device"]["tx_packets"] > 0, st
+            k.halt()
+            print("OK", repr(lkl.RawSocket("vlkl4")))
+        """)
+        assert out.startswith("OK")
+
+
 PIPE_PEER = """
 import hashlib, random, sys, time, lkl
 fd, me, role, nbytes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
