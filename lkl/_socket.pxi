@@ -4,8 +4,8 @@
 #
 # Timeouts work as in the standard library: with a timeout of None the
 # kernel socket blocks and each call blocks in the kernel (but on the
-# main thread a read-type call waits for readiness in slices, so that
-# Ctrl-C and other signal handlers run, see _call); with 0 the
+# main thread accept, recv*, sendall and connect wait in slices, so that
+# Ctrl-C and other signal handlers run: see _main_blocking); with 0 the
 # kernel socket is non-blocking and a call that would block raises
 # BlockingIOError; with a positive timeout the kernel socket is
 # non-blocking and a call that would block waits in the kernel's ppoll,
@@ -243,6 +243,11 @@ cdef class _SocketBase:
             raise _ebadf()
         return 0
 
+    cdef bint _main_blocking(self):
+        """A blocking socket used from the main thread, where Python runs
+        signal handlers: its waits go in slices (see _call)."""
+        return self._timeout < 0 and PyThread_get_thread_ident() == _main_ident
+
     cdef double _deadline(self):
         return _now() + self._timeout if self._timeout > 0 else -1.0
 
@@ -257,8 +262,7 @@ cdef class _SocketBase:
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
-        if (self._timeout < 0 and deadline < 0 and op == _OP_READ and events
-                and PyThread_get_thread_ident() == _main_ident):
+        if deadline < 0 and op == _OP_READ and events and self._main_blocking():
             # A blocking read on the main thread: wait in slices that run
             # signal handlers (Ctrl-C) instead of blocking in the kernel.
             # recv* try first without blocking, accept waits first.
@@ -410,21 +414,33 @@ cdef class _SocketBase:
         cdef char sa[ADDR_MAX]
         cdef long params[6]
         cdef long ret
-        cdef int err
+        cdef int err, flags = 0
+        cdef bint interruptible
         cdef double deadline
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
         params[1] = <long>sa
         params[2] = _encode_addr(self._family, address, sa, "connect")
-        with nogil:
-            ret = glue_syscall(LKL__NR_connect, params)
+        interruptible = self._main_blocking()
+        if interruptible:
+            # Main thread, blocking socket: connect in the background and
+            # wait in slices that run signal handlers (Ctrl-C).
+            flags = _fcntl(self._kfd, LKL_F_GETFL, 0)
+            _fcntl(self._kfd, LKL_F_SETFL, flags | LKL_O_NONBLOCK)
+        try:
+            with nogil:
+                ret = glue_syscall(LKL__NR_connect, params)
+        finally:
+            if interruptible:
+                _fcntl(self._kfd, LKL_F_SETFL, flags)
         err = <int>-ret if ret < 0 else 0
         if err == LKL_EINTR:
             PyErr_CheckSignals()
-        if (err == LKL_EINPROGRESS and self._timeout > 0) or (err == LKL_EINTR and self._timeout != 0):
+        if ((err == LKL_EINPROGRESS and (self._timeout > 0 or interruptible))
+                or (err == LKL_EINTR and self._timeout != 0)):
             # The connection goes on in the background: wait for it.
-            deadline = self._deadline()
+            deadline = _FOREVER if interruptible else self._deadline()
             try:
                 _wait_ready(self._kfd, _WRITE_EVENTS, deadline)
             except TimeoutError:
@@ -559,6 +575,10 @@ cdef class _SocketBase:
         cdef double deadline
         self._check()
         deadline = self._deadline()
+        if self._main_blocking():
+            # Interruptible on the main thread: send what fits, wait in slices.
+            flags |= LKL_MSG_DONTWAIT
+            deadline = _FOREVER
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             while True:

@@ -1,8 +1,8 @@
 """Ctrl-C and other signal handlers during blocking calls.
 
 Python runs signal handlers on the main thread, between bytecodes; a
-blocking accept() or recv() on a socket without a timeout must still
-return to Python for them (within a wait slice, 0.25 s), and the socket
+blocking accept(), recv(), sendall() or connect() on a socket without a
+timeout must still return to Python for them (within a wait slice, 0.25 s), and the socket
 must stay usable afterwards.  Each case runs in a fresh interpreter.
 """
 
@@ -77,6 +77,16 @@ out = []
 t = threading.Thread(target=lambda: out.append(conn.recv(10)))
 t.start(); time.sleep(0.1); cli.sendall(b"thread"); t.join(5)
 assert out == [b"thread"]
+# sendall() to a peer that does not read: Ctrl-C ends it.
+interrupt_after(0.3)
+assert 0.25 < timed(lambda: cli.sendall(bytes(64 << 20))) < 1.5
+
+# connect() that gets no answer (netem drops everything on lo): Ctrl-C ends it.
+k.set_qdisc("lo", "netem loss 100%")
+late = k.socket()
+interrupt_after(0.3)
+assert 0.25 < timed(lambda: late.connect(("127.0.0.1", port))) < 1.5
+assert late.gettimeout() is None and late.getblocking()
 k.halt()
 print("OK")
 """
