@@ -156,3 +156,58 @@ def test_asyncio_server_close_and_serve_forever(kernel):
         await server.wait_closed()
 
     run(main())
+
+
+def test_proxy_between_the_kernel_and_the_host_stack(kernel):
+    """The paper's Figure 3 in one event loop: connections terminated by
+    the kernel's TCP, relayed to a backend over the host's own TCP (host
+    loopback), and back.  Both kinds of socket share one asyncio loop."""
+
+    async def pipe(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.write_eof()
+
+    async def relay(reader, writer):
+        # A kernel connection in, a host connection out.
+        host_reader, host_writer = await asyncio.open_connection("127.0.0.1", backend_port)
+        await asyncio.gather(pipe(reader, host_writer), pipe(host_reader, writer))
+        for w in (host_writer, writer):
+            w.close()
+            await w.wait_closed()
+
+    async def client(port, seed):
+        reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+        payload = hashlib.shake_256(bytes([seed])).digest(4 << 20)
+
+        async def send():
+            for off in range(0, len(payload), 65536):
+                writer.write(payload[off:off + 65536])
+                await writer.drain()
+            writer.write_eof()
+
+        sender = asyncio.create_task(send())
+        got = hashlib.sha256()
+        while data := await reader.read(65536):
+            got.update(data)
+        await sender
+        writer.close()
+        await writer.wait_closed()
+        return got.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+    async def main():
+        nonlocal backend_port
+        backend = await asyncio.start_server(_echo, "127.0.0.1", 0)   # the host stack
+        backend_port = backend.sockets[0].getsockname()[1]
+        before = kernel.snmp()["Tcp"]["PassiveOpens"]
+        proxy = await lkl_asyncio.start_server(kernel, relay, "127.0.0.1", 0)
+        port = proxy.sockets[0].getsockname()[1]
+        async with backend, proxy:
+            results = await asyncio.gather(*(client(port, i) for i in range(4)))
+        # The kernel accepted the four client connections itself.
+        assert kernel.snmp()["Tcp"]["PassiveOpens"] - before == 4
+        return results
+
+    backend_port = 0
+    assert run(main(), timeout=90) == [True] * 4
