@@ -2,7 +2,8 @@
 """TCP_RR, the paper's Figure 6: 1-byte request/response latency.
 
 LKL <-> host over a TAP inside a network namespace, for the paper's steps
-(base, pinned, direct syscalls, direct + busy polling), beside host <-> host
+(base, pinned, direct syscalls, direct + busy polling, direct + receiving
+on the sleeping syscall's thread), beside host <-> host
 over a veth pair between two namespaces, all in one run.  Every namespace
 is created here and deleted afterwards; addresses are 10.201.0.0/24 and
 10.202.0.0/24 inside them only.
@@ -80,6 +81,10 @@ def variants(busy_poll_us: int) -> list[tuple[str, str, int | None, list[str]]]:
          ["--mode", "direct", "--pin", "0", "--nohz-off"]),
         ("lkl direct + busy poll", "lkl", 0,
          ["--mode", "direct", "--pin", "0", "--nohz-off", "--busy-poll", str(busy_poll_us)]),
+        # The paper's "direct IRQ handling" step: the sleeping syscall's own
+        # thread receives the frame, no device poller in between.
+        ("lkl direct + direct RX", "lkl", 0,
+         ["--mode", "direct", "--pin", "0", "--nohz-off", "--direct-rx"]),
     ]
 
 

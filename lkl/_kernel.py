@@ -326,10 +326,11 @@ class Kernel:
         return list(self._nics)
 
     def add_nic(self, backend: Backend, offload: Offload | int = Offload.NONE,
-                mac: str | bytes | None = None, mtu: int | None = None) -> Nic:
+                mac: str | bytes | None = None, mtu: int | None = None,
+                direct_rx: bool = False) -> Nic:
         """Hot-add a virtio-net device on ``backend`` (see lkl.Nic) and return it."""
         self._check()
-        nic = Nic(backend, offload=offload, mac=mac, mtu=mtu)
+        nic = Nic(backend, offload=offload, mac=mac, mtu=mtu, direct_rx=direct_rx)
         with _lock:
             self._check()
             nic._attach()

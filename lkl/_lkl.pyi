@@ -129,4 +129,5 @@ def _netdev_create(
     mtu: int,
     queue_size: int = 0,
     busy_poll_us: int = 0,
+    direct_rx: bool = False,
 ) -> _NetDev: ...

@@ -68,7 +68,7 @@ def _pipe_pair():
 
 _STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped",
                "rx_malformed", "rx_oversize", "rx_errors", "tx_dropped", "tx_errors",
-               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks")
+               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct")
 
 
 cdef class _NetDev:
@@ -130,7 +130,8 @@ cdef class _NetDev:
         lkl_netdev_get_stats(self._get(), &st)
         values = (st.rx_packets, st.rx_bytes, st.tx_packets, st.tx_bytes, st.rx_dropped,
                   st.rx_malformed, st.rx_oversize, st.rx_errors, st.tx_dropped,
-                  st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks)
+                  st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks,
+                  st.rx_direct)
         return dict(zip(_STAT_NAMES, values))
 
     def set_link(self, bint up):
@@ -152,7 +153,7 @@ cdef class _NetDev:
 
 
 def _netdev_create(_Backend backend, uint64_t offload, mac, int mtu,
-                   int queue_size=0, int busy_poll_us=0):
+                   int queue_size=0, int busy_poll_us=0, bint direct_rx=False):
     """A device on ``backend`` (which it takes over, also on failure)."""
     cdef lkl_netdev_config cfg
     cdef _NetDev d = _NetDev()
@@ -171,6 +172,7 @@ def _netdev_create(_Backend backend, uint64_t offload, mac, int mtu,
     cfg.mtu = mtu
     cfg.queue_size = queue_size
     cfg.busy_poll_us = busy_poll_us
+    cfg.direct_rx = direct_rx
     backend.be = NULL
     with nogil:
         err = lkl_netdev_create(be, &cfg, &d.dev)

@@ -343,14 +343,20 @@ class Nic:
 
     ``offload``: the :class:`Offload` bits to offer the driver (limited to
     what the backend carries); ``mac``: "02:00:00:00:00:01" or 6 bytes
-    (None: random); ``mtu``: MTU advice to the driver (None: 1500).
+    (None: random); ``mtu``: MTU advice to the driver (None: 1500);
+    ``direct_rx``: with ``syscall_mode="direct"``, a thread whose syscall
+    sleeps receives this device's frames itself, instead of the device's
+    poller thread receiving them and then waking it (one host context
+    switch less per wakeup: TCP_RR latency, see bench/tcp_rr.py).  One
+    device per process can do this, the first created with it.
 
     Pass it to ``lkl.boot(nics=[...])``, or use ``Kernel.add_nic``.  The
     device is freed after the kernel halts.
     """
 
     def __init__(self, backend: Backend, offload: Offload | int = Offload.NONE,
-                 mac: str | bytes | None = None, mtu: int | None = None) -> None:
+                 mac: str | bytes | None = None, mtu: int | None = None,
+                 direct_rx: bool = False) -> None:
         if not isinstance(backend, Backend):
             raise TypeError(f"backend must be an lkl.Tap, RawSocket or Pipe, not "
                             f"{type(backend).__name__}")
@@ -367,7 +373,9 @@ class Nic:
         self._kernel: Kernel | None = None
         self._name: str | None = None
         self._index: int | None = None
-        self._dev = _lkl._netdev_create(backend._open(), int(offload), raw_mac, mtu or 0)
+        self.direct_rx = bool(direct_rx)
+        self._dev = _lkl._netdev_create(backend._open(), int(offload), raw_mac, mtu or 0,
+                                        direct_rx=self.direct_rx)
 
     def __repr__(self) -> str:
         where = self._name or ("attached" if self._kernel is not None else "not attached")
@@ -494,7 +502,8 @@ class Nic:
         "kernel": /sys/class/net/<name>/statistics (rx_packets, rx_bytes,
         rx_dropped, rx_errors, tx_*...).  "device": the device's own
         (rx_packets, tx_packets, rx_dropped, rx_malformed, rx_oversize,
-        rx_errors, tx_dropped, tx_errors, rx_sw_csum, rx_sw_gso, irqs, kicks).
+        rx_errors, tx_dropped, tx_errors, rx_sw_csum, rx_sw_gso, irqs, kicks,
+        rx_direct: receives done on a sleeping syscall's thread, see direct_rx).
         """
         k = self._k()
         base = f"/sys/class/net/{self.name}/statistics"

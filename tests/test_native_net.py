@@ -139,17 +139,18 @@ def test_malformed_frames_from_a_pipe_are_dropped_and_counted() -> None:
         assert f"ok {check}" in proc.stdout
 
 
-def pipe_transfer(kind: int, off_a: str, off_b: str, nbytes: int = NBYTES) -> None:
+def pipe_transfer(kind: int, off_a: str, off_b: str, nbytes: int = NBYTES,
+                  extra: tuple[str, ...] | list[str] = ()) -> None:
     a, b = socket.socketpair(socket.AF_UNIX, kind)
     sink = sender = None
     try:
-        sink = Peer(peer_argv(None, ["--pipe-fd", str(a.fileno())], "--offload",
+        sink = Peer(peer_argv(None, ["--pipe-fd", str(a.fileno())], *extra, "--offload",
                               off_a, "--ip", "10.200.9.1/24", "tcp-sink",
                               "10.200.9.1", "5001"), pass_fds=(a.fileno(),))
         # The sender starts once the sink can answer its ARP at once.
         sink.expect("listening")
-        sender = Peer(peer_argv(None, ["--pipe-fd", str(b.fileno())], "--offload",
-                                off_b, "--ip", "10.200.9.2/24", "tcp-send",
+        sender = Peer(peer_argv(None, ["--pipe-fd", str(b.fileno())], *extra,
+                                "--offload", off_b, "--ip", "10.200.9.2/24", "tcp-send",
                                 "10.200.9.1", "5001", str(nbytes)),
                       pass_fds=(b.fileno(),))
         a.close()
@@ -169,6 +170,11 @@ def pipe_transfer(kind: int, off_a: str, off_b: str, nbytes: int = NBYTES) -> No
 @pytest.mark.parametrize("preset", PRESETS)
 def test_two_kernels_over_a_pipe(preset: str) -> None:
     pipe_transfer(socket.SOCK_SEQPACKET, preset, preset, FULL_BYTES)
+
+
+def test_two_kernels_over_a_pipe_direct_rx() -> None:
+    pipe_transfer(socket.SOCK_SEQPACKET, "large", "large", FULL_BYTES,
+                  extra=["--direct-rx", "--cmdline", "lkl.syscall_mode=direct"])
 
 
 def test_pipe_offload_mismatch_is_finished_in_software() -> None:
@@ -225,6 +231,61 @@ def test_tap_ping_and_tcp_both_ways(ns, preset: str) -> None:
         peer.finish()
     finally:
         peer.kill()
+
+
+@needs_root
+@pytest.mark.parametrize("preset", ["none", "large"])
+def test_tap_direct_mode_with_direct_rx(ns, preset: str) -> None:
+    """Direct syscalls whose sleeping threads receive the device's frames
+    themselves (--direct-rx): the same ping and 256 MiB both ways."""
+    from netns import ping
+
+    ns.add_tap("tap0", "10.200.1.1/24")
+    peer = tap_peer(ns, "--direct-rx", "--cmdline", "lkl.syscall_mode=direct nohz=off",
+                    "--ip", "10.200.1.2/24", "tcp-sink", "10.200.1.2", "5001",
+                    "tcp-send", "10.200.1.1", "5002", str(FULL_BYTES), "stats",
+                    offload=preset)
+    try:
+        peer.expect("up")
+        warm_up(ns, "10.200.1.2")
+        assert ping(ns, "10.200.1.2", count=3) == 3
+        tcp_both_ways(ns, peer, "10.200.1.2", "10.200.1.1", FULL_BYTES)
+        st = fields(peer.expect("stats"))
+        assert int(st["rx_dropped"]) == 0 and int(st["rx_errors"]) == 0
+        assert int(st["rx_direct"]) > 0, st      # sleeping syscalls received
+        peer.finish()
+    finally:
+        peer.kill()
+
+
+@needs_root
+def test_direct_rx_halt_in_flight_returns(ns) -> None:
+    ns.add_tap("tap0", "10.200.1.1/24")
+    with ns.entered():
+        srv = socket.socket()
+        srv.bind(("10.200.1.1", 5002))
+        srv.listen()
+        srv.settimeout(30)
+    peer = tap_peer(ns, "--direct-rx", "--cmdline", "lkl.syscall_mode=direct",
+                    "--ip", "10.200.1.2/24", "halt-sending", "10.200.1.1", "5002", "300",
+                    offload="large")
+    try:
+        conn, _ = srv.accept()
+        conn.settimeout(5)
+        got = 0
+        try:
+            while got < 1 << 30 and (k := conn.recv(1 << 20)):
+                got += len(k)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        halted = fields(peer.expect("halted", 30))
+        assert halted["ret"] == "0" and float(halted["ms"]) < 5000
+        peer.expect("freed", 30)
+        assert peer.proc.wait(timeout=30) == 0
+        assert got > 0
+    finally:
+        peer.kill()
+        srv.close()
 
 
 @needs_root

@@ -153,6 +153,8 @@ static int lkl_client(int argc, char **argv, const char *addr, int port,
 			cfg.busy_poll_us = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--nohz-off"))
 			nohz_off = 1;
+		else if (!strcmp(argv[i], "--direct-rx"))
+			cfg.direct_rx = 1;
 	}
 	CHECK(tap && cidr, "lkl mode needs --tap and --ip");
 
@@ -172,8 +174,9 @@ static int lkl_client(int argc, char **argv, const char *addr, int port,
 	CHECK_OK(sys(LKL__NR_setsockopt, fd, LKL_IPPROTO_TCP, 1 /* TCP_NODELAY */,
 		     (long)&one, sizeof(one)));
 	snprintf(extra, sizeof(extra), ", \"mode\": \"%s\", \"pin_cpu\": %d, "
-		 "\"busy_poll_us\": %d, \"nohz_off\": %s", mode, pin,
-		 cfg.busy_poll_us, nohz_off ? "true" : "false");
+		 "\"busy_poll_us\": %d, \"nohz_off\": %s, \"direct_rx\": %s",
+		 mode, pin, cfg.busy_poll_us, nohz_off ? "true" : "false",
+		 cfg.direct_rx ? "true" : "false");
 	measure("lkl", fd, lkl_rr, count, seconds, extra);
 	sys(LKL__NR_close, fd);
 	CHECK(lkl_sys_halt() == 0, "halt");

@@ -23,6 +23,7 @@ cdef extern from "lkl/netdev.h" nogil:
         int mtu
         int queue_size
         int busy_poll_us
+        int direct_rx
 
     int lkl_netdev_create(lkl_netdev_backend *be, const lkl_netdev_config *cfg,
                           lkl_netdev **dev)
@@ -46,6 +47,7 @@ cdef extern from "lkl/netdev.h" nogil:
         uint64_t rx_sw_gso
         uint64_t irqs
         uint64_t kicks
+        uint64_t rx_direct
 
     void lkl_netdev_get_stats(const lkl_netdev *dev, lkl_netdev_stats *st)
     void lkl_netdev_set_link(lkl_netdev *dev, int up)

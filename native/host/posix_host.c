@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include <lkl/lkl.h>
 
 #include "iomem.h"
+#include "serve.h"
 
 /* -1, or the CPU that every thread created here is pinned to. */
 static int pin_cpu = -1;
@@ -70,6 +72,15 @@ struct lkl_sem {
 	unsigned int magic;
 };
 
+/*
+ * The semaphore a thread waits on while it serves device work (see
+ * host_sem_down_serving), and what it serves.  A post to it also writes
+ * the server's wake_fd.  Compared, never dereferenced, after the post:
+ * the woken thread may free a semaphore at once.
+ */
+static struct lkl_sem *serving_sem;
+static struct lkl_host_server *server;
+
 static void check_sem(struct lkl_sem *s, const char *op, void *caller)
 {
 	if (s->magic != SEM_MAGIC) {
@@ -102,8 +113,21 @@ static void host_sem_free(struct lkl_sem *s)
 
 static void host_sem_up(struct lkl_sem *s)
 {
+	struct lkl_host_server *srv;
+
 	check_sem(s, "up", __builtin_return_address(0));
 	sem_post(&s->sem);
+	/* Pairs with the fence in host_sem_down_serving: one sees the other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&serving_sem, __ATOMIC_RELAXED) != s)
+		return;
+	srv = __atomic_load_n(&server, __ATOMIC_ACQUIRE);
+	if (srv) {
+		uint64_t one = 1;
+
+		/* Full (EAGAIN) still wakes the waiter. */
+		(void)!write(srv->wake_fd, &one, sizeof(one));
+	}
 }
 
 static void host_sem_down(struct lkl_sem *s)
@@ -116,6 +140,45 @@ static void host_sem_down(struct lkl_sem *s)
 static int host_sem_trydown(struct lkl_sem *s)
 {
 	return sem_trywait(&s->sem) == 0;
+}
+
+/* ---- serving device work while a syscall sleeps (serve.h) --------------- */
+
+void lkl_host_set_server(struct lkl_host_server *srv)
+{
+	__atomic_store_n(&server, srv, __ATOMIC_RELEASE);
+}
+
+static void host_sem_down_serving(struct lkl_sem *s)
+{
+	struct lkl_host_server *srv = __atomic_load_n(&server, __ATOMIC_ACQUIRE);
+	int serving = 1;
+
+	check_sem(s, "down", __builtin_return_address(0));
+	if (!srv || __atomic_exchange_n(&srv->busy, 1, __ATOMIC_ACQUIRE)) {
+		host_sem_down(s);
+		return;
+	}
+	__atomic_store_n(&serving_sem, s, __ATOMIC_RELAXED);
+	/* Pairs with host_sem_up: a post after this writes wake_fd. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	while (serving && sem_trywait(&s->sem) != 0) {
+		struct epoll_event ev[2];
+		uint64_t n;
+		int i, k;
+
+		k = epoll_wait(srv->epfd, ev, 2, -1);
+		for (i = 0; i < k; i++) {
+			if (ev[i].data.u32 == LKL_SERVE_WAKE)
+				(void)!read(srv->wake_fd, &n, sizeof(n));
+			else if (!srv->serve(srv->arg))
+				serving = 0;	/* the poller takes over */
+		}
+	}
+	__atomic_store_n(&serving_sem, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&srv->busy, 0, __ATOMIC_RELEASE);
+	if (!serving)
+		host_sem_down(s);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -384,6 +447,7 @@ struct lkl_host_ops lkl_host_ops = {
 	.sem_up = host_sem_up,
 	.sem_down = host_sem_down,
 	.sem_trydown = host_sem_trydown,
+	.sem_down_serving = host_sem_down_serving,
 	.thread_create = host_thread_create,
 	.thread_exit = host_thread_exit,
 	.thread_join = host_thread_join,

@@ -8,7 +8,8 @@
  * kernel thread; backends never block), unless the backend pushed back,
  * in which case the device's poller thread finishes it once the backend
  * is writable.  The poller moves frames from the backend into the RX
- * ring.  Each queue has a lock; nobody calls into the kernel (raises an
+ * ring; with direct_rx a thread whose direct syscall sleeps does that
+ * itself while it waits (serve_rx, serve.h).  Each queue has a lock; nobody calls into the kernel (raises an
  * interrupt) while holding one, because the interrupt may run the
  * driver on the calling thread and the driver may kick a queue.
  *
@@ -48,10 +49,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,7 @@
 #include "net_offload.h"
 #include "virtio.h"
 #include "net_ifindex.h"
+#include "serve.h"
 
 #define RXQ		0
 #define TXQ		1
@@ -104,6 +106,9 @@ struct lkl_netdev {
 
 	lkl_thread_t poller;
 	int evfd;			/* wakes the poller */
+	int poll_epfd;			/* what the poller waits on */
+	struct lkl_host_server server;	/* RX on sleeping syscall threads */
+	int serving;			/* server offered (lkl_host_set_server) */
 	int stop;
 	int busy_poll_us;
 	int rx_waiting;			/* no room in the RX ring: wait for a kick */
@@ -397,10 +402,16 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			break;
 		}
 		if (nchains == 0) {
-			/* Too few buffers for a whole frame: wait for more. */
-			if (virtq_want_notify(q, 1, seen))
+			/*
+			 * Too few buffers for a whole frame: wait for more.
+			 * rx_waiting first: a kick that follows the request
+			 * sees it (net_notify) and wakes the poller.
+			 */
+			__atomic_store_n(&dev->rx_waiting, 1, __ATOMIC_SEQ_CST);
+			if (virtq_want_notify(q, 1, seen)) {
+				dev->rx_waiting = 0;
 				continue;
-			dev->rx_waiting = 1;
+			}
 			break;
 		}
 		fcnt = iov_skip(frame, dev->rx_iov, iovcnt, VNET_HDR_LEN);
@@ -538,7 +549,7 @@ static int tx_drain(struct lkl_netdev *dev)
 
 	if (blocked) {
 		__atomic_store_n(&dev->tx_blocked, 1, __ATOMIC_RELEASE);
-		wake_poller(dev);	/* to wait for POLLOUT */
+		wake_poller(dev);	/* to wait for EPOLLOUT */
 	}
 	return pushed && virtq_publish(q);
 }
@@ -609,60 +620,124 @@ static int poll_work(struct lkl_netdev *dev)
 	return more;
 }
 
-static int build_pollfds(struct lkl_netdev *dev, struct pollfd *fds)
-{
-	int n = 1;
+/*
+ * The poller waits in epoll: on its eventfd always, on the backend for
+ * reading unless the driver must post buffers first, and for writing
+ * while TX is blocked.  The backend entry is exclusive, so that while a
+ * sleeping syscall thread serves this device (serve.h) the host wakes
+ * that thread instead of the poller.  Exclusive entries cannot be
+ * modified: a change is a delete and an add (at the tail of the fd's
+ * wait queue, behind the serving entry, as it must be).
+ */
+enum { EP_EVENTFD, EP_RX, EP_TX };
 
-	fds[0].fd = dev->evfd;
-	fds[0].events = POLLIN;
-	if (!virtio_dev_live(&dev->vdev))
-		return n;
-	if (!dev->be_dead && !dev->rx_waiting) {
-		fds[n].fd = dev->be->rx_fd;
-		fds[n++].events = POLLIN;
+struct poll_set {
+	int epfd;
+	uint32_t rx_events, tx_events;	/* what is registered now */
+};
+
+static void poll_set_fd(struct poll_set *ps, int fd, uint32_t *cur,
+			uint32_t want, uint32_t tag)
+{
+	struct epoll_event ev = { .data.u32 = tag };
+
+	if (want == *cur)
+		return;
+	if (*cur)
+		epoll_ctl(ps->epfd, EPOLL_CTL_DEL, fd, NULL);
+	ev.events = want | EPOLLEXCLUSIVE;
+	if (want && epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		want = 0;
+	*cur = want;
+}
+
+static void poll_set_update(struct lkl_netdev *dev, struct poll_set *ps)
+{
+	int live = virtio_dev_live(&dev->vdev);
+	uint32_t rx = live && !dev->be_dead && !dev->rx_waiting ? EPOLLIN : 0;
+	uint32_t tx = live && __atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE) ?
+		EPOLLOUT : 0;
+
+	if (dev->be->rx_fd == dev->be->tx_fd) {
+		poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx | tx, EP_RX);
+	} else {
+		poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx, EP_RX);
+		poll_set_fd(ps, dev->be->tx_fd, &ps->tx_events, tx, EP_TX);
 	}
-	if (__atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE)) {
-		if (n > 1 && fds[1].fd == dev->be->tx_fd) {
-			fds[1].events |= POLLOUT;
-		} else {
-			fds[n].fd = dev->be->tx_fd;
-			fds[n++].events = POLLOUT;
-		}
-	}
-	return n;
 }
 
 static void poller_main(void *arg)
 {
 	struct lkl_netdev *dev = arg;
-	struct pollfd fds[3];
+	struct poll_set ps = { .epfd = dev->poll_epfd };
+	struct epoll_event ev[3];
 
 	/* Named for top -H and the benchmarks' per-thread CPU. */
 	pthread_setname_np(pthread_self(), "lkl-netpoll");
 	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
 		int busy = __atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
-		int n;
+		int n, i;
 
 		if (poll_work(dev))
 			continue;
-		n = build_pollfds(dev, fds);
-		if (busy > 0 && n > 1) {
+		poll_set_update(dev, &ps);
+		n = 0;
+		if (busy > 0 && (ps.rx_events || ps.tx_events)) {
 			/* Spin on the backend before paying for a wakeup. */
 			unsigned long long end = now_us() + busy;
 
-			while (!poll(fds, n, 0) && now_us() < end &&
+			while (!(n = epoll_wait(ps.epfd, ev, 3, 0)) &&
+			       now_us() < end &&
 			       !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
 				;
 		}
-		if (poll(fds, n, -1) < 0 && errno != EINTR)
+		if (!n)
+			n = epoll_wait(ps.epfd, ev, 3, -1);
+		if (n < 0 && errno != EINTR)
 			break;
-		if (fds[0].revents & POLLIN)
-			drain_eventfd(dev);
-		/* Hung up with nothing to read: stop polling it. */
-		if (n > 1 && (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) &&
-		    !(fds[1].revents & POLLIN))
-			dev->be_dead = 1;
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.u32 == EP_EVENTFD)
+				drain_eventfd(dev);
+			/* Hung up with nothing to read: stop polling it. */
+			else if (ev[i].data.u32 == EP_RX &&
+				 (ev[i].events & (EPOLLHUP | EPOLLERR)) &&
+				 !(ev[i].events & EPOLLIN))
+				dev->be_dead = 1;
+		}
 	}
+}
+
+/* ---- receiving on a sleeping syscall's thread (serve.h) ---------------- */
+
+static int serve_rx(void *arg)
+{
+	struct lkl_netdev *dev = arg;
+
+	STAT_ADD(dev, rx_direct, 1);
+	while (poll_work(dev))
+		;
+	/* No room in the ring, or no backend: the poller waits for that. */
+	return !dev->rx_waiting && !dev->be_dead;
+}
+
+/* The serving epoll: made before the poller's, so its entry comes first. */
+static int server_init(struct lkl_netdev *dev)
+{
+	struct epoll_event wake = { .events = EPOLLIN,
+				    .data.u32 = LKL_SERVE_WAKE };
+	struct epoll_event rx = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+				  .data.u32 = LKL_SERVE_WORK };
+	struct lkl_host_server *srv = &dev->server;
+
+	srv->serve = serve_rx;
+	srv->arg = dev;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->epfd < 0 || srv->wake_fd < 0 ||
+	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake_fd, &wake) < 0 ||
+	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, dev->be->rx_fd, &rx) < 0)
+		return -errno;
+	return 0;
 }
 
 /* ---- virtio device callbacks ------------------------------------------ */
@@ -683,8 +758,8 @@ static void net_notify(struct virtio_dev *vdev, int qidx)
 	STAT_ADD(dev, kicks, 1);
 	if (qidx == TXQ)
 		tx_kick(dev);
-	else
-		wake_poller(dev);	/* new RX buffers */
+	else if (__atomic_load_n(&dev->rx_waiting, __ATOMIC_SEQ_CST))
+		wake_poller(dev);	/* the buffers it waits for */
 }
 
 static int net_check_features(struct virtio_dev *vdev)
@@ -737,9 +812,17 @@ static void net_destroy(struct lkl_netdev *dev)
 		wake_poller(dev);
 		lkl_host_ops.thread_join(dev->poller);
 	}
+	if (dev->serving)
+		lkl_host_set_server(NULL);
 	virtio_dev_unregister(&dev->vdev);
 	if (dev->evfd >= 0)
 		close(dev->evfd);
+	if (dev->poll_epfd >= 0)
+		close(dev->poll_epfd);
+	if (dev->server.epfd >= 0)
+		close(dev->server.epfd);
+	if (dev->server.wake_fd >= 0)
+		close(dev->server.wake_fd);
 	if (dev->be) {
 		dev->be->in_use = 0;
 		dev->be->ops->free(dev->be);
@@ -772,6 +855,9 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 	dev->be = be;
 	be->in_use = 1;
 	dev->evfd = -1;
+	dev->poll_epfd = -1;
+	dev->server.epfd = -1;
+	dev->server.wake_fd = -1;
 	dev->ifindex = -1;
 	dev->busy_poll_us = cfg->busy_poll_us;
 
@@ -812,8 +898,22 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 		err = -errno;
 		goto fail;
 	}
+	dev->poll_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (dev->poll_epfd < 0 ||
+	    epoll_ctl(dev->poll_epfd, EPOLL_CTL_ADD, dev->evfd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.u32 = EP_EVENTFD }) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	if (be->ops->prepare) {
 		err = be->ops->prepare(be, dev->offered);
+		if (err)
+			goto fail;
+	}
+	/* After prepare, which may reopen the backend's fd. */
+	if (cfg->direct_rx) {
+		err = server_init(dev);
 		if (err)
 			goto fail;
 	}
@@ -824,6 +924,10 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 	if (!dev->poller) {
 		err = -EAGAIN;
 		goto fail;
+	}
+	if (cfg->direct_rx) {
+		lkl_host_set_server(&dev->server);
+		dev->serving = 1;
 	}
 	*out = dev;
 	return 0;

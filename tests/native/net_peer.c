@@ -10,6 +10,7 @@
  *          --busy-poll US  --kmtu N (MTU set in the kernel)
  *          --cmdline STR (more kernel command line)
  *          --no-hash (throughput: tcp-send repeats one buffer, no hashes)
+ *          --direct-rx (direct mode: sleeping syscalls receive frames)
  * commands, run in order:
  *   features                 print offered/negotiated bits
  *   sleep MS
@@ -67,7 +68,7 @@ static void print_stats(void)
 	       "tx_bytes=%llu rx_dropped=%llu rx_malformed=%llu "
 	       "rx_oversize=%llu rx_errors=%llu tx_dropped=%llu "
 	       "tx_errors=%llu rx_sw_csum=%llu rx_sw_gso=%llu irqs=%llu "
-	       "kicks=%llu\n",
+	       "kicks=%llu rx_direct=%llu\n",
 	       (unsigned long long)st.rx_packets,
 	       (unsigned long long)st.rx_bytes,
 	       (unsigned long long)st.tx_packets,
@@ -80,7 +81,8 @@ static void print_stats(void)
 	       (unsigned long long)st.tx_errors,
 	       (unsigned long long)st.rx_sw_csum,
 	       (unsigned long long)st.rx_sw_gso,
-	       (unsigned long long)st.irqs, (unsigned long long)st.kicks);
+	       (unsigned long long)st.irqs, (unsigned long long)st.kicks,
+	       (unsigned long long)st.rx_direct);
 }
 
 static void set_timeout(long fd, int opt, int sec)
@@ -311,6 +313,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(o, "--hotadd") || !strcmp(o, "--no-hash")) {
 			*(o[2] == 'h' ? &hotadd : &no_hash) = 1;
+			continue;
+		}
+		if (!strcmp(o, "--direct-rx")) {
+			cfg.direct_rx = 1;
 			continue;
 		}
 		i++;

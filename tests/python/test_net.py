@@ -84,6 +84,27 @@ def test_tap_tcp_both_ways(preset):
 
 @needs_root
 @pytest.mark.watchdog(150)
+def test_direct_rx_in_direct_mode():
+    with Netns() as ns:
+        ns.add_tap("t5", "10.204.5.1/24")
+        out = in_netns(ns.name, f"""
+            import os, lkl
+            nic = lkl.Nic(lkl.Tap("t5"), offload=lkl.Offload.LARGE_SEGMENTS, direct_rx=True)
+            assert nic.direct_rx
+            k = lkl.boot(nics=[nic], syscall_mode="direct", cmdline="nohz=off")
+            nic.up()
+            nic.add_address("10.204.5.2/24")
+            tcp_both_ways(k, "10.204.5.1", "10.204.5.2", os.urandom({NBYTES}))
+            st = nic.stats()["device"]
+            assert st["rx_direct"] > 0 and st["rx_dropped"] == 0, st
+            k.halt()
+            print("OK")
+        """)
+        assert out.strip() == "OK"
+
+
+@needs_root
+@pytest.mark.watchdog(150)
 def test_hot_added_nic_carries_traffic():
     with Netns() as ns:
         ns.add_tap("t1", "10.204.2.1/24")

@@ -102,6 +102,12 @@ struct lkl_netdev_config {
 	int mtu;		/* 0: no MTU advice (the kernel uses 1500) */
 	int queue_size;		/* ring entries, power of two; 0: 256 */
 	int busy_poll_us;	/* poller spins this long before sleeping */
+	/*
+	 * Direct syscall mode: a thread whose syscall sleeps receives this
+	 * device's frames itself instead of a poller thread waking it (one
+	 * device per process; the first that asks).
+	 */
+	int direct_rx;
 };
 
 /*
@@ -149,6 +155,7 @@ struct lkl_netdev_stats {
 	uint64_t rx_sw_gso;		/* super-frames segmented for it */
 	uint64_t irqs;			/* interrupts raised */
 	uint64_t kicks;			/* queue notifications received */
+	uint64_t rx_direct;		/* receives on a sleeping syscall's thread */
 };
 
 void lkl_netdev_get_stats(const struct lkl_netdev *dev,

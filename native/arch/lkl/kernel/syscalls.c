@@ -407,7 +407,10 @@ bool arch_schedule_borrowed(void)
 	arch_local_irq_restore(s->lent_flags);
 	lkl_cpu_release(true);
 
-	lkl_ops->sem_down(s->direct_sem);
+	if (lkl_ops->sem_down_serving)
+		lkl_ops->sem_down_serving(s->direct_sem);
+	else
+		lkl_ops->sem_down(s->direct_sem);
 	s->direct_waiting = 0;
 	if (lkl_cpu_is_shutdown())
 		__builtin_longjmp(s->halt_jb, 1);

@@ -29,6 +29,13 @@ struct lkl_host_ops {
 	void (*sem_down)(struct lkl_sem *sem);
 	/* Non-blocking down: 1 if taken, 0 if the count was zero. */
 	int (*sem_trydown)(struct lkl_sem *sem);
+	/*
+	 * Optional: sem_down for a direct-mode syscall's thread whose task
+	 * sleeps; meanwhile the host may do device work on this thread that
+	 * would otherwise wake another one (receiving the frame that wakes
+	 * the task).  NULL: sem_down.
+	 */
+	void (*sem_down_serving)(struct lkl_sem *sem);
 
 	/*
 	 * Threads.  thread_create starts fn(arg) on a new host thread and
