@@ -452,7 +452,8 @@ def main() -> int:
     parser.add_argument("--sizes", help="comma-separated message sizes in KiB")
     parser.add_argument("--repeat", type=int, default=1, help="runs per point (median kept)")
     parser.add_argument("--mode", default="direct nohz",
-                        help="syscall mode of the matrix: shadow, direct, 'direct nohz'")
+                        help="syscall mode of the matrix: shadow, direct, 'direct nohz', "
+                             "'direct nohz rx' (+ direct RX)")
     parser.add_argument("--no-modes", action="store_true",
                         help="skip the syscall-mode comparison (large segments, 64 KiB)")
     parser.add_argument("--rows", help="comma-separated row keys (default: all)")
@@ -480,7 +481,8 @@ def main() -> int:
     rows = [r for r in ROWS if not args.rows or r.key in args.rows.split(",")]
     dirs = [d for d in DIRECTIONS if not args.directions or d in args.directions.split(",")]
     modes = {"shadow": "--mode shadow", "direct": "--mode direct",
-             "direct nohz": "--mode direct --nohz-off", "shadow nohz": "--mode shadow --nohz-off"}
+             "direct nohz": "--mode direct --nohz-off", "shadow nohz": "--mode shadow --nohz-off",
+             "direct nohz rx": "--mode direct --nohz-off --direct-rx"}
     mode = args.mode
 
     plan: list[tuple[str, Row | None, int, str]] = []

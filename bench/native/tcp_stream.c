@@ -74,7 +74,7 @@ struct opts {
 	int hash, sync, threads;
 	/* lkl */
 	const char *tap, *cidr, *peer_cidr, *mode, *mem, *offload_name;
-	int pipe_fd, pin, nohz_off, busy_poll, queue, mtu;
+	int pipe_fd, pin, nohz_off, busy_poll, queue, mtu, direct_rx;
 	uint64_t offload;
 	const char *sysctl[8];	/* "net.ipv4.tcp_rmem=4096 131072 6291456" */
 	int nsysctl;
@@ -367,6 +367,7 @@ static void lkl_setup(const struct opts *o, int pipe_fd)
 	struct lkl_netdev_config cfg = {
 		.offload = o->offload,
 		.busy_poll_us = o->busy_poll,
+		.direct_rx = o->direct_rx,
 		.queue_size = o->queue,
 		.mtu = o->mtu,
 	};
@@ -466,10 +467,11 @@ static void print_lkl_report(const struct opts *o, const struct lkl_snapshot *a,
 
 #define D(f) (unsigned long long)(y->f - x->f)
 	printf(", \"lkl\": {\"mode\": \"%s\", \"nohz_off\": %s, \"mem\": \"%s\", "
-	       "\"pin_cpu\": %d, \"busy_poll_us\": %d, \"offload\": \"%s\", "
+	       "\"pin_cpu\": %d, \"busy_poll_us\": %d, \"direct_rx\": %s, "
+	       "\"offload\": \"%s\", "
 	       "\"offered\": \"0x%llx\", \"negotiated\": \"0x%llx\", ",
 	       o->mode, o->nohz_off ? "true" : "false", o->mem, o->pin,
-	       o->busy_poll, o->offload_name,
+	       o->busy_poll, o->direct_rx ? "true" : "false", o->offload_name,
 	       (unsigned long long)lkl_netdev_offered(dev),
 	       (unsigned long long)lkl_netdev_negotiated(dev));
 	print_kernel_offloads();
@@ -971,6 +973,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--nohz-off")) {
 			o.nohz_off = 1;
+			continue;
+		}
+		if (!strcmp(a, "--direct-rx")) {
+			o.direct_rx = 1;
 			continue;
 		}
 		CHECK(i + 1 < argc, "%s needs a value", a);
