@@ -125,6 +125,25 @@ def tcp_both_ways(ns, peer: Peer, lkl_addr: str, host_addr: str,
     peer.lkl_to_host_gbps = float(sent["gbps"])
 
 
+def halt_while_receiving(srv: socket.socket, peer: Peer) -> None:
+    """Accept net_peer's halt-sending connection and read from it until
+    the kernel halts under it: the halt returns in time, the device is
+    freed and the process exits cleanly."""
+    conn, _ = srv.accept()
+    conn.settimeout(5)
+    got = 0
+    try:
+        while got < 1 << 30 and (k := conn.recv(1 << 20)):
+            got += len(k)
+    except (TimeoutError, ConnectionResetError):
+        pass
+    halted = fields(peer.expect("halted", 30))
+    assert halted["ret"] == "0" and float(halted["ms"]) < 5000
+    peer.expect("freed", 30)
+    assert peer.proc.wait(timeout=30) == 0
+    assert got > 0
+
+
 # ---- rootless ---------------------------------------------------------------
 
 
@@ -270,19 +289,7 @@ def test_direct_rx_halt_in_flight_returns(ns) -> None:
                     "--ip", "10.200.1.2/24", "halt-sending", "10.200.1.1", "5002", "300",
                     offload="large")
     try:
-        conn, _ = srv.accept()
-        conn.settimeout(5)
-        got = 0
-        try:
-            while got < 1 << 30 and (k := conn.recv(1 << 20)):
-                got += len(k)
-        except (TimeoutError, ConnectionResetError):
-            pass
-        halted = fields(peer.expect("halted", 30))
-        assert halted["ret"] == "0" and float(halted["ms"]) < 5000
-        peer.expect("freed", 30)
-        assert peer.proc.wait(timeout=30) == 0
-        assert got > 0
+        halt_while_receiving(srv, peer)
     finally:
         peer.kill()
         srv.close()
@@ -465,19 +472,7 @@ def test_hot_added_device_carries_traffic_and_halt_in_flight_returns(ns) -> None
         sent = fields(peer.expect("sent", 60))
         assert n == int(sent["bytes"]) and digest == sent["sha256"]
         # A second connection, still sending when the kernel halts.
-        conn, _ = srv.accept()
-        conn.settimeout(5)
-        got = 0
-        try:
-            while got < 1 << 30 and (k := conn.recv(1 << 20)):
-                got += len(k)
-        except (TimeoutError, ConnectionResetError):
-            pass
-        halted = fields(peer.expect("halted", 30))
-        assert halted["ret"] == "0" and float(halted["ms"]) < 5000
-        peer.expect("freed", 30)
-        assert peer.proc.wait(timeout=30) == 0
-        assert got > 0
+        halt_while_receiving(srv, peer)
     finally:
         peer.kill()
         srv.close()

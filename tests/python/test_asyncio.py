@@ -14,6 +14,27 @@ def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
+async def _round_trip(reader, writer, seed, size, chunk):
+    """Send ``size`` seeded bytes in ``chunk``s while reading the echo to
+    EOF; True if what came back hashes like what went out."""
+    payload = hashlib.shake_256(bytes([seed])).digest(size)
+
+    async def send():
+        for off in range(0, len(payload), chunk):
+            writer.write(payload[off:off + chunk])
+            await writer.drain()
+        writer.write_eof()
+
+    sender = asyncio.create_task(send())
+    got = hashlib.sha256()
+    while data := await reader.read(65536):
+        got.update(data)
+    await sender
+    writer.close()
+    await writer.wait_closed()
+    return got.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
 async def _echo(reader, writer):
     try:
         while data := await reader.read(65536):
@@ -29,22 +50,7 @@ def test_asyncio_echo_server_and_clients(kernel):
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
         assert isinstance(reader, asyncio.StreamReader)
         assert isinstance(writer, asyncio.StreamWriter)
-        payload = hashlib.shake_256(bytes([seed])).digest(1 << 20)
-
-        async def send():
-            for off in range(0, len(payload), 16384):
-                writer.write(payload[off:off + 16384])
-                await writer.drain()
-            writer.write_eof()
-
-        sender = asyncio.create_task(send())
-        got = hashlib.sha256()
-        while data := await reader.read(65536):
-            got.update(data)
-        await sender
-        writer.close()
-        await writer.wait_closed()
-        return got.hexdigest() == hashlib.sha256(payload).hexdigest()
+        return await _round_trip(reader, writer, seed, 1 << 20, 16384)
 
     async def main():
         server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
@@ -179,22 +185,7 @@ def test_proxy_between_the_kernel_and_the_host_stack(kernel):
 
     async def client(port, seed):
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
-        payload = hashlib.shake_256(bytes([seed])).digest(4 << 20)
-
-        async def send():
-            for off in range(0, len(payload), 65536):
-                writer.write(payload[off:off + 65536])
-                await writer.drain()
-            writer.write_eof()
-
-        sender = asyncio.create_task(send())
-        got = hashlib.sha256()
-        while data := await reader.read(65536):
-            got.update(data)
-        await sender
-        writer.close()
-        await writer.wait_closed()
-        return got.hexdigest() == hashlib.sha256(payload).hexdigest()
+        return await _round_trip(reader, writer, seed, 4 << 20, 65536)
 
     async def main():
         nonlocal backend_port
