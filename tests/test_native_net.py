@@ -125,6 +125,16 @@ def tcp_both_ways(ns, peer: Peer, lkl_addr: str, host_addr: str,
     peer.lkl_to_host_gbps = float(sent["gbps"])
 
 
+def host_listener(ns, addr: str, port: int) -> socket.socket:
+    """A listening host socket inside namespace ns (30 s accept timeout)."""
+    with ns.entered():
+        srv = socket.socket()
+    srv.bind((addr, port))
+    srv.listen()
+    srv.settimeout(30)
+    return srv
+
+
 def halt_while_receiving(srv: socket.socket, peer: Peer) -> None:
     """Accept net_peer's halt-sending connection and read from it until
     the kernel halts under it: the halt returns in time, the device is
@@ -280,11 +290,7 @@ def test_tap_direct_mode_with_direct_rx(ns, preset: str) -> None:
 @needs_root
 def test_direct_rx_halt_in_flight_returns(ns) -> None:
     ns.add_tap("tap0", "10.200.1.1/24")
-    with ns.entered():
-        srv = socket.socket()
-        srv.bind(("10.200.1.1", 5002))
-        srv.listen()
-        srv.settimeout(30)
+    srv = host_listener(ns, "10.200.1.1", 5002)
     peer = tap_peer(ns, "--direct-rx", "--cmdline", "lkl.syscall_mode=direct",
                     "--ip", "10.200.1.2/24", "halt-sending", "10.200.1.1", "5002", "300",
                     offload="large")
@@ -457,11 +463,7 @@ def test_malformed_frames_from_the_host_side_of_a_tap(ns) -> None:
 @needs_root
 def test_hot_added_device_carries_traffic_and_halt_in_flight_returns(ns) -> None:
     ns.add_tap("tap0", "10.200.1.1/24")
-    with ns.entered():
-        srv = socket.socket()
-        srv.bind(("10.200.1.1", 5002))
-        srv.listen()
-        srv.settimeout(30)
+    srv = host_listener(ns, "10.200.1.1", 5002)
     peer = tap_peer(ns, "--hotadd", "--ip", "10.200.1.2/24", "tcp-send",
                     "10.200.1.1", "5002", str(NBYTES // 4), "halt-sending",
                     "10.200.1.1", "5002", "300", offload="large")
