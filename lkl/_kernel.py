@@ -366,6 +366,16 @@ class Kernel:
         self._check()
         tc.set_qdisc(self, dev, spec, ingress=ingress)
 
+    def del_qdisc(self, dev: Nic | str | int, ingress: bool = False) -> None:
+        """Undo set_qdisc on ``dev``.
+
+        The kernel's default root qdisc comes back, or (``ingress=True``)
+        the ingress qdisc and its IFB device go.  Nothing to undo is no
+        error.
+        """
+        self._check()
+        tc.del_qdisc(self, dev, ingress=ingress)
+
     # ---- files -------------------------------------------------------------
 
     def _open(self, path: str, flags: int, mode: int = 0) -> int:

@@ -32,10 +32,12 @@ if TYPE_CHECKING:
     from lkl._kernel import Kernel
     from lkl.net import Nic
 
-__all__ = ["parse_qdisc", "set_qdisc", "qdiscs", "qdisc_stats"]
+__all__ = ["parse_qdisc", "set_qdisc", "del_qdisc", "qdiscs", "qdisc_stats"]
 
 _RTM_NEWLINK = 16
+_RTM_DELLINK = 17
 _RTM_NEWQDISC = 36
+_RTM_DELQDISC = 37
 _RTM_GETQDISC = 38
 _RTM_NEWTFILTER = 44
 _TC_H_ROOT = 0xFFFFFFFF
@@ -197,7 +199,7 @@ def _ifb_for(k: Kernel, ifindex: int) -> int:
     """
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
 
-    name = f"ifb4{net._ifname(k, ifindex)}"[:15]
+    name = _ifb_name(k, ifindex)
     try:
         index = net._ifindex(k, name)
     except OSError as e:
@@ -247,6 +249,41 @@ def set_qdisc(k: Kernel, dev: Nic | str | int, spec: str, ingress: bool = False)
     _redirect_ingress(k, ifindex, ifb)
 
 
+def _ifb_name(k: Kernel, ifindex: int) -> str:
+    return f"ifb4{net._ifname(k, ifindex)}"[:15]
+
+
+def del_qdisc(k: Kernel, dev: Nic | str | int, ingress: bool = False) -> None:
+    """Undo set_qdisc (see Kernel.del_qdisc); nothing to undo is no error."""
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
+
+    ifindex = net._ifindex(k, dev)
+    kinds = {(parent, kind) for idx, parent, kind in qdiscs(k) if idx == ifindex}
+    if not ingress:
+        # The kernel puts its default qdisc back; a default root has no
+        # handle and cannot be deleted, so only one set_qdisc put there.
+        roots = [m for m in _dump(k) if m["index"] == ifindex and m["parent"] == _TC_H_ROOT]
+        if roots and roots[0]["handle"]:
+            net._netlink(k, _tc_message(roots[0].get_attr("TCA_KIND"), ifindex, _TC_H_ROOT),
+                         _RTM_DELQDISC, net._NLM_F_ACK)
+        return
+    if (_TC_H_INGRESS, "ingress") in kinds:
+        # Its filter and mirred action go with it.
+        net._netlink(k, _tc_message("ingress", ifindex, _TC_H_INGRESS,
+                                    handle=_INGRESS_HANDLE),
+                     _RTM_DELQDISC, net._NLM_F_ACK)
+    try:
+        ifb = net._ifindex(k, _ifb_name(k, ifindex))
+    except OSError as e:
+        if e.errno != errno.ENODEV:
+            raise
+        return
+    msg = ifinfmsg()
+    msg["family"] = 0
+    msg["index"] = ifb
+    net._netlink(k, msg, _RTM_DELLINK, net._NLM_F_ACK)
+
+
 def _dump(k: Kernel) -> list[Any]:
     from pyroute2.netlink.rtnl.tcmsg import tcmsg  # type: ignore[import-untyped]
 
@@ -276,7 +313,7 @@ def qdisc_stats(k: Kernel, dev: Nic | str | int, ingress: bool = False) -> dict[
     """
     ifindex = net._ifindex(k, dev)
     if ingress:
-        ifindex = net._ifindex(k, f"ifb4{net._ifname(k, ifindex)}"[:15])
+        ifindex = net._ifindex(k, _ifb_name(k, ifindex))
     for m in _dump(k):
         if m["index"] == ifindex and m["parent"] == _TC_H_ROOT:
             st = m.get_attr("TCA_STATS") or {}

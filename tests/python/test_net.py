@@ -238,9 +238,12 @@ def test_route_neighbor_qdisc():
         arp = k.read_text("/proc/net/arp")
         assert any(line.split()[:1] == ["10.204.5.9"] and "02:04:cc:05:00:09" in line
                    and line.split()[-1] == "eth0" for line in arp.splitlines()), arp
+        default = tc.qdiscs(k, nic)
         for kind in ("fq", "fq_codel", "pfifo_fast"):
             k.set_qdisc(nic, kind)
             assert tc.qdiscs(k, nic) == [(nic.ifindex, 0xFFFFFFFF, kind)], tc.qdiscs(k, nic)
+        k.del_qdisc(nic)
+        assert tc.qdiscs(k, nic) == default == [(nic.ifindex, 0xFFFFFFFF, "fq_codel")]
         try:
             k.set_qdisc(nic, "no_such_qdisc")
         except OSError:

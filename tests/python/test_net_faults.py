@@ -88,6 +88,17 @@ def test_egress_and_ingress_qdiscs_in_the_kernel() -> None:
             time.sleep(0.01)
         st = tc.qdisc_stats(k, "lo")
         assert st["kind"] == "netem" and st["packets"] >= 1, st
+        # Undo both; undoing again is no error.
+        for _ in range(2):
+            k.del_qdisc("lo")
+            k.del_qdisc("lo", ingress=True)
+        kinds = set(tc.qdiscs(k, "lo"))
+        assert kinds == {(1, 0xFFFFFFFF, "noqueue")}, kinds
+        assert "ifb4lo" not in k.listdir("/sys/class/net")
+        with k.socket(type=lkl.SOCK_DGRAM) as s:  # lo still carries traffic
+            s.bind(("127.0.0.1", 0))
+            s.sendto(b"ok", s.getsockname())
+            assert s.recv(10) == b"ok"
         for bad, exc in (("netem bogus 1", ValueError), ("no_such_qdisc", FileNotFoundError)):
             try:
                 k.set_qdisc("lo", bad)
