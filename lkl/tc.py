@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import re
-import struct
+import socket
 from typing import TYPE_CHECKING, Any
 
 from lkl import net
@@ -231,9 +231,9 @@ def _redirect_ingress(k: Kernel, ifindex: int, ifb: int) -> None:
 
     options = cls_matchall.get_parameters({"action": {
         "kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": ifb}})
-    proto = struct.unpack("<H", struct.pack(">H", _ETH_P_ALL))[0]  # htons
-    msg = _tc_message("matchall", ifindex, _INGRESS_HANDLE, info=(1 << 16) | proto,
-                      options=options)
+    # tcm_info: priority 1, protocol ETH_P_ALL in network order.
+    msg = _tc_message("matchall", ifindex, _INGRESS_HANDLE,
+                      info=(1 << 16) | socket.htons(_ETH_P_ALL), options=options)
     net._netlink(k, msg, _RTM_NEWTFILTER, create)
 
 
@@ -258,16 +258,16 @@ def del_qdisc(k: Kernel, dev: Nic | str | int, ingress: bool = False) -> None:
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
 
     ifindex = net._ifindex(k, dev)
-    kinds = {(parent, kind) for idx, parent, kind in qdiscs(k) if idx == ifindex}
+    mine = [m for m in _dump(k) if m["index"] == ifindex]
     if not ingress:
         # The kernel puts its default qdisc back; a default root has no
         # handle and cannot be deleted, so only one set_qdisc put there.
-        roots = [m for m in _dump(k) if m["index"] == ifindex and m["parent"] == _TC_H_ROOT]
-        if roots and roots[0]["handle"]:
-            net._netlink(k, _tc_message(roots[0].get_attr("TCA_KIND"), ifindex, _TC_H_ROOT),
+        root = next((m for m in mine if m["parent"] == _TC_H_ROOT), None)
+        if root is not None and root["handle"]:
+            net._netlink(k, _tc_message(root.get_attr("TCA_KIND"), ifindex, _TC_H_ROOT),
                          _RTM_DELQDISC, net._NLM_F_ACK)
         return
-    if (_TC_H_INGRESS, "ingress") in kinds:
+    if any(m["parent"] == _TC_H_INGRESS for m in mine):
         # Its filter and mirred action go with it.
         net._netlink(k, _tc_message("ingress", ifindex, _TC_H_INGRESS,
                                     handle=_INGRESS_HANDLE),
