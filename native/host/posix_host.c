@@ -117,12 +117,13 @@ static void host_sem_up(struct lkl_sem *s)
 
 	check_sem(s, "up", __builtin_return_address(0));
 	sem_post(&s->sem);
+	/* No device serves: nobody waits anywhere but on the semaphore. */
+	srv = __atomic_load_n(&server, __ATOMIC_ACQUIRE);
+	if (!srv)
+		return;
 	/* Pairs with the fence in host_sem_down_serving: one sees the other. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&serving_sem, __ATOMIC_RELAXED) != s)
-		return;
-	srv = __atomic_load_n(&server, __ATOMIC_ACQUIRE);
-	if (srv) {
+	if (__atomic_load_n(&serving_sem, __ATOMIC_RELAXED) == s) {
 		uint64_t one = 1;
 
 		/* Full (EAGAIN) still wakes the waiter. */
