@@ -95,3 +95,78 @@ def in_netns(ns_name: str, body: str, timeout: float = 90) -> str:
     code = (f"from pyroute2 import netns\nnetns.setns({ns_name!r})\n"
             + textwrap.dedent(TCP_BOTH_WAYS) + textwrap.dedent(body))
     return run_ok(code, timeout=timeout)
+
+
+# Child code: one kernel on one end of an lkl.Pipe, TCP server or client.
+# argv: fd, own address, server address, role, bytes, seed, qdisc spec
+# ("" for none), timeout, kernel memory.  Prints "<server's sha256> <bytes> <qdisc
+# drops or -1> <RetransSegs>".
+PIPE_PEER = """
+import hashlib, random, sys, time, lkl
+from lkl import tc
+fd, me, server, role = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+nbytes, seed, spec, timeout = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
+nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
+k = lkl.boot(memory=sys.argv[9], nics=[nic])
+nic.up()
+nic.add_address(me + "/24")
+if spec:
+    k.set_qdisc(nic, spec)
+if role == "server":
+    srv = k.socket(); srv.settimeout(timeout)
+    srv.bind((me, 5001)); srv.listen()
+    a, _ = srv.accept(); a.settimeout(timeout)
+    h, n = hashlib.sha256(), 0
+    while chunk := a.recv(1 << 16):
+        h.update(chunk); n += len(chunk)
+    digest = h.hexdigest()
+    a.sendall(digest.encode()); a.close()
+else:
+    data = random.Random(seed).randbytes(nbytes)
+    deadline = time.monotonic() + 30
+    while True:
+        s = k.socket(); s.settimeout(5)
+        try:
+            s.connect((server, 5001)); break
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    s.settimeout(timeout)
+    s.sendall(data); s.shutdown(1)
+    digest, n = s.recv(100).decode(), len(data)
+drops = tc.qdisc_stats(k, nic)["drops"] if spec else -1
+print(digest, n, drops, k.snmp()["Tcp"]["RetransSegs"])
+k.halt()
+"""
+
+
+def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float = 30,
+              wait: float = 90, memory: str = "64M") -> list[list[str]]:
+    """Two kernels in two processes joined by an lkl.Pipe on ``net``.1 and
+    ``net``.2: the client sends ``nbytes`` seeded bytes to the server.
+    Returns each process's printed fields, server first."""
+    import lkl
+
+    a, b = lkl.Pipe.pair()
+    server = f"{net}.1"
+    procs = []
+    try:
+        for end, ip, role in ((a, server, "server"), (b, f"{net}.2", "client")):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, server, role,
+                 str(nbytes), str(seed), spec, str(timeout), memory],
+                pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, cwd=ROOT, env=_env()))
+        a.close()
+        b.close()
+        outs = [p.communicate(timeout=wait) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    return [out.split() for out, _ in outs]

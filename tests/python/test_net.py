@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import _env, in_netns, run_ok
+from helpers import in_netns, pipe_pair, run_ok
 
 import lkl
 
@@ -158,63 +157,12 @@ def test_raw_socket_backend_on_a_veth(preset):
         assert out.startswith("OK")
 
 
-PIPE_PEER = """
-import hashlib, random, sys, time, lkl
-fd, me, role, nbytes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
-k = lkl.boot(nics=[nic])
-nic.up()
-nic.add_address(me + "/24")
-if role == "server":
-    srv = k.socket(); srv.settimeout(30)
-    srv.bind((me, 5001)); srv.listen()
-    a, _ = srv.accept(); a.settimeout(30)
-    h, n = hashlib.sha256(), 0
-    while chunk := a.recv(1 << 16):
-        h.update(chunk); n += len(chunk)
-    a.sendall(h.hexdigest().encode()); a.close()
-    print(h.hexdigest(), n)
-else:
-    data = random.Random(7).randbytes(nbytes)
-    deadline = time.monotonic() + 30
-    while True:
-        s = k.socket(); s.settimeout(5)
-        try:
-            s.connect(("10.204.9.1", 5001)); break
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    s.sendall(data); s.shutdown(1)
-    print(s.recv(100).decode(), len(data))
-k.halt()
-"""
-
-
 @pytest.mark.watchdog(120)
 def test_pipe_between_two_kernels():
-    a, b = lkl.Pipe.pair()
-    procs = []
-    try:
-        for end, ip, role in ((a, "10.204.9.1", "server"), (b, "10.204.9.2", "client")):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, role, str(NBYTES)],
-                pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, cwd=ROOT, env=_env()))
-        a.close()
-        b.close()
-        outs = [p.communicate(timeout=90) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
+    outs = pipe_pair("10.204.9", NBYTES, seed=7)
     want = hashlib.sha256(random.Random(7).randbytes(NBYTES)).hexdigest()
-    assert outs[0][0].split() == [want, str(NBYTES)]
-    assert outs[1][0].split() == [want, str(NBYTES)]
+    assert outs[0][:2] == [want, str(NBYTES)]
+    assert outs[1][:2] == [want, str(NBYTES)]
 
 
 def test_route_neighbor_qdisc():

@@ -13,13 +13,14 @@ bytes and every wait in time.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import subprocess
+import random
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import _env, in_netns, run_ok
+from helpers import in_netns, pipe_pair, run_ok
 
 from lkl import tc
 
@@ -152,72 +153,14 @@ def test_tap_transfers_survive_netem_faults(preset: str) -> None:
         print(preset, out)
 
 
-PIPE_PEER = """
-import hashlib, random, sys, time, lkl
-from lkl import tc
-fd, me, role, nbytes, spec = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
-                              int(sys.argv[4]), sys.argv[5])
-nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
-k = lkl.boot(memory="256M", nics=[nic])
-nic.up()
-nic.add_address(me + "/24")
-k.set_qdisc(nic, spec)
-if role == "server":
-    srv = k.socket(); srv.settimeout(60)
-    srv.bind((me, 5001)); srv.listen()
-    a, _ = srv.accept(); a.settimeout(60)
-    h, n = hashlib.sha256(), 0
-    while chunk := a.recv(1 << 16):
-        h.update(chunk); n += len(chunk)
-    a.sendall(h.hexdigest().encode()); a.close()
-else:
-    data = random.Random(11).randbytes(nbytes)
-    deadline = time.monotonic() + 30
-    while True:
-        s = k.socket(); s.settimeout(5)
-        try:
-            s.connect(("10.204.10.1", 5001)); break
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    s.settimeout(60)
-    s.sendall(data); s.shutdown(1)
-    assert s.recv(100).decode() == hashlib.sha256(data).hexdigest()
-    n = len(data)
-print(n, tc.qdisc_stats(k, nic)["drops"], k.snmp()["Tcp"]["RetransSegs"])
-k.halt()
-"""
-
-
 @pytest.mark.watchdog(200)
 def test_two_kernels_over_a_faulty_pipe() -> None:
     """Both kernels lose, reorder, duplicate and corrupt what they send:
     data one way, ACKs the other.  Rootless."""
-    import lkl
-
-    a, b = lkl.Pipe.pair()
-    procs = []
-    try:
-        for end, ip, role in ((a, "10.204.10.1", "server"), (b, "10.204.10.2", "client")):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, role,
-                 str(FAULT_BYTES), NETEM],
-                pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, cwd=ROOT, env=_env()))
-        a.close()
-        b.close()
-        outs = [p.communicate(timeout=180) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-    (n_srv, drops_srv, _), (n_cli, drops_cli, retrans) = (
-        map(int, out.split()) for out, _ in outs)
-    assert n_srv == n_cli == FAULT_BYTES
-    assert drops_srv > 0 and drops_cli > 0 and retrans > 0
-    # (The client also checked the server's hash of what arrived.)
+    outs = pipe_pair("10.204.10", FAULT_BYTES, seed=11, spec=NETEM, timeout=60, wait=180,
+                     memory="256M")
+    want = hashlib.sha256(random.Random(11).randbytes(FAULT_BYTES)).hexdigest()
+    (h_srv, n_srv, drops_srv, _), (h_cli, n_cli, drops_cli, retrans) = outs
+    assert h_srv == h_cli == want
+    assert int(n_srv) == int(n_cli) == FAULT_BYTES
+    assert int(drops_srv) > 0 and int(drops_cli) > 0 and int(retrans) > 0
