@@ -72,6 +72,15 @@ def test_halt_while_threads_are_blocked_in_the_kernel(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_shadow_allocation_failure_returns_enomem(mode: str) -> None:
+    """The host ops fail the Nth allocation of one thread's first syscall:
+    -ENOMEM, no crash, and the thread's next call works."""
+    out = run("shadow_oom", mode)
+    assert "ok a shadow that cannot be allocated fails with ENOMEM\n" in out
+    assert "ok halt\n" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_kernel_threads_pinned_app_threads_untouched(mode: str) -> None:
     out = run("pinning", mode)
     assert "kernel threads pinned to CPU 0" in out
