@@ -33,6 +33,8 @@ from lines import LineProcess  # noqa: E402
 BUILD = ROOT / "build"
 PEER = BUILD / "tests" / "native" / "net_peer"
 MALFORMED = BUILD / "tests" / "native" / "net_malformed"
+PIPE_TAIL = BUILD / "tests" / "native" / "net_pipe_tail"
+POLL_ERRORS = BUILD / "tests" / "native" / "net_poll_errors"
 NBYTES = int(os.environ.get("LKL_NET_BYTES", 16 << 20))
 FULL_BYTES = int(os.environ.get("LKL_NET_FULL_BYTES", 256 << 20))
 # The C side's deterministic stream needs no agreement: each end hashes
@@ -46,7 +48,8 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP/veth need root")
 @pytest.fixture(scope="session", autouse=True)
 def native_programs() -> None:
     subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"),
-                    f"BUILD={BUILD}", str(PEER), str(MALFORMED)],
+                    f"BUILD={BUILD}", str(PEER), str(MALFORMED), str(PIPE_TAIL),
+                    str(POLL_ERRORS)],
                    check=True, timeout=300)
 
 
@@ -166,6 +169,31 @@ def test_malformed_frames_from_a_pipe_are_dropped_and_counted() -> None:
                   "super-frame segmented for a driver without TSO",
                   "halt and free"):
         assert f"ok {check}" in proc.stdout
+
+
+def test_stream_pipe_sends_a_frames_tail_once_writable() -> None:
+    """A frame only partly written to a stream socket goes out whole as
+    soon as the socket is writable, without waiting for another frame."""
+    proc = subprocess.run([str(PIPE_TAIL)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok a frame's tail goes out once the socket is writable" in proc.stdout
+    assert "ok halt and free" in proc.stdout
+
+
+def test_epoll_failures_are_counted_logged_and_never_spin() -> None:
+    """The device's epoll fds replaced under it: a serving direct_rx
+    thread and then the poller each log once and count; the waiting call
+    completes, transmit goes on, halt and free work."""
+    proc = subprocess.run([str(POLL_ERRORS)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for check in ("a serving thread whose epoll fails waits, counted, and its call completes",
+                  "a failed poller is counted and transmit does not wait for it",
+                  "halt and free"):
+        assert f"ok {check}" in proc.stdout
+    assert proc.stderr.count("lkl: direct_rx: epoll_wait failed") == 1, proc.stderr
+    assert proc.stderr.count("poller: epoll_wait failed") == 1, proc.stderr
 
 
 def pipe_transfer(kind: int, off_a: str, off_b: str, nbytes: int = NBYTES,
