@@ -35,6 +35,7 @@ PEER = BUILD / "tests" / "native" / "net_peer"
 MALFORMED = BUILD / "tests" / "native" / "net_malformed"
 PIPE_TAIL = BUILD / "tests" / "native" / "net_pipe_tail"
 POLL_ERRORS = BUILD / "tests" / "native" / "net_poll_errors"
+UNIT_BACKENDS = BUILD / "tests" / "native" / "unit_backends"
 NBYTES = int(os.environ.get("LKL_NET_BYTES", 16 << 20))
 FULL_BYTES = int(os.environ.get("LKL_NET_FULL_BYTES", 256 << 20))
 # The C side's deterministic stream needs no agreement: each end hashes
@@ -49,7 +50,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP/veth need root")
 def native_programs() -> None:
     subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"),
                     f"BUILD={BUILD}", str(PEER), str(MALFORMED), str(PIPE_TAIL),
-                    str(POLL_ERRORS)],
+                    str(POLL_ERRORS), str(UNIT_BACKENDS)],
                    check=True, timeout=300)
 
 
@@ -169,6 +170,17 @@ def test_malformed_frames_from_a_pipe_are_dropped_and_counted() -> None:
                   "super-frame segmented for a driver without TSO",
                   "halt and free"):
         assert f"ok {check}" in proc.stdout
+
+
+def test_backends_consume_what_they_refuse() -> None:
+    """The receive contract on the pipe, TAP and raw backends' own code
+    (no kernel): -EMSGSIZE and -EBADMSG consume the frame, also with
+    more buffers than a backend takes; a short header is -EBADMSG."""
+    proc = subprocess.run([str(UNIT_BACKENDS)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("pipe", "tap", "raw"):
+        assert f"ok {name} backend" in proc.stdout
 
 
 def test_stream_pipe_sends_a_frames_tail_once_writable() -> None:
