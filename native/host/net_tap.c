@@ -76,11 +76,12 @@ static int tap_reattach(struct tap *t, int vnet)
 	close(t->fd);
 	fd = tap_open(t->name, vnet);
 	if (fd < 0) {
-		/* Get the interface back as it was. */
-		t->fd = tap_open(t->name, t->vnet);
-		if (t->fd >= 0 && !persist)
-			ioctl(t->fd, TUNSETPERSIST, 0);
-		t->be.rx_fd = t->be.tx_fd = t->fd;
+		/* Get the interface back as it was, or have no fd at all. */
+		int old = tap_open(t->name, t->vnet);
+
+		if (old >= 0 && !persist)
+			ioctl(old, TUNSETPERSIST, 0);
+		t->fd = t->be.rx_fd = t->be.tx_fd = old < 0 ? -1 : old;
 		return fd;
 	}
 	if (!persist)
@@ -180,7 +181,8 @@ static void tap_free(struct lkl_netdev_backend *be)
 {
 	struct tap *t = to_tap(be);
 
-	close(t->fd);
+	if (t->fd >= 0)
+		close(t->fd);
 	free(t);
 }
 
