@@ -16,8 +16,6 @@ constants = _table(glue_constants)
 internal_constants = _table(glue_internal_constants)
 #: Every syscall of the kernel: name (``"read"``) to number.
 syscall_numbers = _table(glue_syscall_numbers)
-#: True when the kernel library has the direct syscall mode (lkl_syscall_mode()).
-HAVE_SYSCALL_MODE_PARAM = bool(glue_have_syscall_mode())
 
 
 cdef inline double _now() noexcept nogil:

@@ -74,7 +74,7 @@ def boot(
     ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes.  ``cmdline``:
     extra kernel command line.  ``syscall_mode``: ``"shadow"`` (each host
     thread's syscalls run on its own shadow kernel thread) or ``"direct"``
-    (only where the kernel library supports it: else KernelError).
+    (the calling thread runs its syscalls itself under the CPU lock).
     ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
@@ -116,12 +116,7 @@ def boot(
         if _lkl.in_forked_child():
             raise KernelError("cannot boot in a process forked from one that ran a kernel")
         line = f"mem={mem}"
-        if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
-            raise KernelError(
-                "direct syscall mode is not available in this build of the kernel "
-                "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
-        if _lkl.HAVE_SYSCALL_MODE_PARAM:
-            line += f" lkl.syscall_mode={syscall_mode}"
+        line += f" lkl.syscall_mode={syscall_mode}"
         for nic in nic_list:
             line += " " + nic._cmdline()
         if cmdline.strip():

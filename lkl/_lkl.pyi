@@ -8,7 +8,6 @@ from typing_extensions import Buffer
 constants: Final[dict[str, int]]
 internal_constants: Final[dict[str, int]]
 syscall_numbers: Final[dict[str, int]]
-HAVE_SYSCALL_MODE_PARAM: Final[bool]
 
 class KernelError(RuntimeError): ...
 

@@ -3,8 +3,6 @@
 import pytest
 from helpers import run_ok, run_python
 
-import lkl
-
 pytestmark = pytest.mark.isolated
 
 
@@ -136,27 +134,6 @@ def test_pin_cpu_and_boot_arguments():
     """)
 
 
-def test_direct_mode_is_refused_clearly_when_unavailable():
-    out = run_ok("""
-        import lkl
-        from lkl import _lkl
-        try:
-            k = lkl.boot(syscall_mode="direct")
-        except lkl.KernelError as e:
-            print("refused:", e)
-            if not _lkl.HAVE_SYSCALL_MODE_PARAM:
-                # Refused before booting: this process may still boot.
-                with lkl.boot() as k:
-                    assert k.syscall_mode == "shadow"
-        else:
-            assert k.syscall_mode == "direct"
-            assert k.getpid() == 1
-            print("direct mode works")
-            k.halt()
-    """)
-    assert "refused: direct syscall mode is not available" in out or "direct mode works" in out
-
-
 def test_forked_child_gets_kernel_error_not_a_hang():
     out = run_ok("""
         import os, lkl
@@ -197,11 +174,7 @@ def test_exit_with_a_running_kernel_and_blocked_threads():
     assert "exiting" in proc.stdout
 
 
-@pytest.mark.parametrize("mode", [
-    "shadow",
-    pytest.param("direct", marks=pytest.mark.skipif(
-        not lkl._lkl.HAVE_SYSCALL_MODE_PARAM, reason="no direct syscall mode")),
-])
+@pytest.mark.parametrize("mode", ["shadow", "direct"])
 def test_halt_releases_threads_blocked_in_the_kernel(mode):
     out = run_ok(f"""
         import threading, time, lkl
