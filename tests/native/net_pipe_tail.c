@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,7 +66,7 @@ int main(void)
 	struct lkl_netdev_stats st;
 	static uint8_t buf[16384], payload[PAYLOAD];
 	struct net_addr to;
-	int fds[2], ifindex, one = 1, small = 1, found = 0;
+	int fds[2], ifindex, one = 1, small = 1, found = 0, queued = 0;
 	uint64_t deadline;
 	long udp;
 	char frag[128];
@@ -93,7 +94,14 @@ int main(void)
 	CHECK(sys(LKL__NR_sendto, udp, (long)payload, sizeof(payload), 0,
 		  (long)&to.v4, to.len) == PAYLOAD, "sendto");
 
+	/* What the socket took of the frame: less than all of it. */
 	deadline = test_now_ns() + 3000000000ULL;
+	while (ioctl(fds[1], FIONREAD, &queued) == 0 && !queued &&
+	       test_now_ns() < deadline)
+		usleep(1000);
+	CHECK(queued > 0 && queued < 4 + 12 + FRAME_LEN,
+	      "%d bytes queued: the frame was not cut, nothing to test", queued);
+
 	while (!found) {
 		size_t n = read_frame(fds[1], buf, sizeof(buf), deadline);
 
