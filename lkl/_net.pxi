@@ -68,7 +68,7 @@ def _pipe_pair():
 
 _STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped",
                "rx_malformed", "rx_oversize", "rx_errors", "tx_dropped", "tx_errors",
-               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct")
+               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct", "poll_errors")
 
 
 cdef class _NetDev:
@@ -131,7 +131,7 @@ cdef class _NetDev:
         values = (st.rx_packets, st.rx_bytes, st.tx_packets, st.tx_bytes, st.rx_dropped,
                   st.rx_malformed, st.rx_oversize, st.rx_errors, st.tx_dropped,
                   st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks,
-                  st.rx_direct)
+                  st.rx_direct, st.poll_errors)
         return dict(zip(_STAT_NAMES, values))
 
     def set_link(self, bint up):
