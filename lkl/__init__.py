@@ -22,7 +22,8 @@ standard library's socket API::
   :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
   ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).
 - Errors: the standard library's ``OSError`` subclasses, and
-  :class:`KernelError` when no kernel can serve a call.
+  :class:`KernelError` (an ``OSError`` too: errno ENODEV) when no kernel
+  can serve a call.
 """
 
 from lkl import constants

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import errno
 import os
 import re
 import struct
@@ -112,12 +113,14 @@ def boot(
 
     with _lock:
         if kernel() is not None:
-            raise KernelError("a kernel is already running in this process (lkl.kernel())")
+            raise KernelError(errno.EBUSY,
+                              "a kernel is already running in this process (lkl.kernel())")
         if _lkl.in_forked_child():
             raise KernelError("cannot boot in a process forked from one that ran a kernel")
         line = f"mem={mem}"
         if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
             raise KernelError(
+                errno.EOPNOTSUPP,
                 "direct syscall mode is not available in this build of the kernel "
                 "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
         if _lkl.HAVE_SYSCALL_MODE_PARAM:
@@ -128,14 +131,15 @@ def boot(
             line += " " + cmdline.strip()
         err = _lkl._boot(line.encode(), pin)
         if err == -_K["EBUSY"]:
-            raise KernelError("a kernel is already running in this process")
+            raise KernelError(errno.EBUSY, "a kernel is already running in this process")
         if err == -_K["EALREADY"]:
             raise KernelError(
+                errno.EALREADY,
                 "a kernel already ran and halted in this process, and Linux cannot boot "
                 "twice in one process; run each kernel in a fresh process (subprocess, or "
                 "multiprocessing with the 'spawn' start method)")
         if err < 0:
-            raise KernelError(f"the kernel failed to boot: {os.strerror(-err)} (errno {-err})")
+            raise KernelError(-err, f"the kernel failed to boot: {os.strerror(-err)}")
         k = Kernel._booted(syscall_mode, console)
         for nic in nic_list:
             nic._kernel = k
@@ -186,6 +190,7 @@ class Kernel:
         mode = _lkl.syscall_mode()
         if mode is not None and mode != self._syscall_mode:
             raise KernelError(
+                errno.EOPNOTSUPP,
                 f"the kernel runs syscall mode {mode!r}, not the {self._syscall_mode!r} "
                 "asked for: that mode is not available in this build (this process "
                 "cannot boot another kernel)")
@@ -232,8 +237,8 @@ class Kernel:
     def halt(self) -> None:
         """Power the kernel off and join its threads (idempotent).
 
-        Threads blocked in kernel calls get KernelError.  The process cannot
-        boot another kernel afterwards.
+        Threads blocked in kernel calls get KernelError (an OSError, errno
+        ENODEV).  The process cannot boot another kernel afterwards.
         """
         global _current
         with _lock:
