@@ -311,7 +311,8 @@ class Kernel:
         """Run a raw syscall: see lkl._lkl.syscall.
 
         ``nr`` is a number or a name ("getpid"); arguments are ints, None,
-        str (C strings) or buffers (their address; writable ones for output).
+        str (C strings) or buffers: writable ones are passed in place (for
+        output), read-only ones (bytes) as a copy the kernel may only read.
         A negative result raises the standard library's OSError subclass.
         """
         self._check()

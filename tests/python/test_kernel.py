@@ -140,6 +140,30 @@ def test_getpid_and_raw_syscalls(kernel):
         kernel.syscall("close", fd)
 
 
+def test_raw_syscall_never_writes_into_read_only_buffers(kernel):
+    # bytes and read-only views are inputs: the kernel gets a copy.
+    data = b"x" * 64
+    frozen = memoryview(bytearray(64)).toreadonly()
+    fd = kernel.syscall("openat", -100, "/proc/version", 0, 0)
+    try:
+        assert kernel.syscall("read", fd, data, 64) > 0
+        assert kernel.syscall("pread64", fd, frozen, 64, 0) > 0
+    finally:
+        kernel.syscall("close", fd)
+    assert data == b"x" * 64
+    assert bytes(frozen) == bytes(64)
+    # As inputs they still work: write() sends their bytes.
+    fd = kernel.syscall("openat", -100, "/tmp/ro-input", 0o1101, 0o644)  # O_WRONLY|O_CREAT|O_TRUNC
+    try:
+        assert kernel.syscall("write", fd, b"hello", 5) == 5
+        assert kernel.syscall("write", fd, memoryview(b" world").toreadonly(), 6) == 6
+    finally:
+        kernel.syscall("close", fd)
+    assert kernel.read_bytes("/tmp/ro-input") == b"hello world"
+    with pytest.raises(TypeError):
+        kernel.syscall("write", 1, [1, 2, 3], 3)   # not a buffer at all
+
+
 def test_raw_syscall_errors(kernel):
     with pytest.raises(OSError) as info:
         kernel.syscall("close", 100_000)
