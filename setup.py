@@ -100,13 +100,15 @@ class BuildExt(build_ext):
 
 extension = Extension(
     "lkl._lkl",
-    sources=["lkl/_lkl.pyx", "lkl/_glue.c"],
+    sources=["lkl/_lkl.pyx", "lkl/_glue.c", "lkl/_connect.c"],
     include_dirs=[INCLUDE, PKG, GENERATED],
     extra_objects=[LIB],
     libraries=["pthread"],
     extra_compile_args=["-O2", "-std=gnu11", "-Wno-unused-function"],
     depends=[
         "lkl/_glue.h",
+        "lkl/_connect.h",
+        "lkl/includes/connect.pxd",
         "lkl/_errors.pxi",
         "lkl/_core.pxi",
         "lkl/_addr.pxi",

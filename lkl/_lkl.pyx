@@ -24,6 +24,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset, strlen
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from lkl.includes.connect cimport *
 from lkl.includes.glue cimport *
 from lkl.includes.lkl cimport *
 from lkl.includes.netdev cimport *

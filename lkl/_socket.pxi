@@ -64,6 +64,28 @@ cdef int _wait_ready(int kfd, short events, double deadline) except -1:
         PyErr_CheckSignals()
 
 
+cdef long _connect_on_helper(int kfd, const char *sa, int salen) except? -1:
+    """A blocking connect run on a helper thread while this thread waits
+    for it in slices, running signal handlers; returns its result.  If a
+    handler raises, the connection goes on in the kernel (as after an
+    interrupted connect(2)) and the exception propagates."""
+    cdef glue_connect *c = NULL
+    cdef long ret = 0
+    cdef int done = 0
+    cdef int err = glue_connect_start(kfd, sa, salen, &c)
+    if err < 0:
+        _raise_errno(err)
+    try:
+        while not done:
+            with nogil:
+                done = glue_connect_wait(c, _SLICE, &ret)
+            if not done:
+                PyErr_CheckSignals()
+    finally:
+        glue_connect_put(c)
+    return ret
+
+
 cdef double _seconds(object value) except? -2.0:
     """A timeout in seconds; -1.0 for None."""
     cdef double t
@@ -414,7 +436,7 @@ cdef class _SocketBase:
         cdef char sa[ADDR_MAX]
         cdef long params[6]
         cdef long ret
-        cdef int err, flags = 0
+        cdef int err
         cdef bint interruptible
         cdef double deadline
         if self._kfd < 0:
@@ -424,16 +446,12 @@ cdef class _SocketBase:
         params[2] = _encode_addr(self._family, address, sa, "connect")
         interruptible = self._main_blocking()
         if interruptible:
-            # Main thread, blocking socket: connect in the background and
-            # wait in slices that run signal handlers (Ctrl-C).
-            flags = _fcntl(self._kfd, LKL_F_GETFL, 0)
-            _fcntl(self._kfd, LKL_F_SETFL, flags | LKL_O_NONBLOCK)
-        try:
+            # Main thread, blocking socket: wait in slices that run signal
+            # handlers (Ctrl-C), the file description's flags untouched.
+            ret = _connect_on_helper(self._kfd, sa, <int>params[2])
+        else:
             with nogil:
                 ret = glue_syscall(LKL__NR_connect, params)
-        finally:
-            if interruptible:
-                _fcntl(self._kfd, LKL_F_SETFL, flags)
         err = <int>-ret if ret < 0 else 0
         if err == LKL_EINTR:
             PyErr_CheckSignals()
