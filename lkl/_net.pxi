@@ -119,10 +119,6 @@ cdef class _NetDev:
     def negotiated(self):
         return lkl_netdev_negotiated(self._get())
 
-    @property
-    def features(self):
-        return lkl_netdev_features(self._get())
-
     def stats(self):
         """The device's own counters, as a dict."""
         cdef lkl_netdev_stats st
@@ -133,9 +129,6 @@ cdef class _NetDev:
                   st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks,
                   st.rx_direct)
         return dict(zip(_STAT_NAMES, values))
-
-    def set_link(self, bint up):
-        lkl_netdev_set_link(self._get(), up)
 
     def set_busy_poll(self, int us):
         lkl_netdev_set_busy_poll(self._get(), us)

@@ -363,12 +363,6 @@ cdef class _SocketBase:
         self._wfd = wfd
         return wfd
 
-    def _rearm(self, bint read=True, bint write=False):
-        """Recheck readiness and set or clear the eventfds to match."""
-        if self._wslot >= 0:
-            glue_watch_rearm(self._wslot, self._wgen,
-                             (GLUE_READ if read else 0) | (GLUE_WRITE if write else 0))
-
     # ---- closing -----------------------------------------------------------
 
     def _close_kfd(self):
