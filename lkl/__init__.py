@@ -31,7 +31,7 @@ from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
-from lkl.net import Backend, Nic, Offload, Pipe, RawSocket, Tap
+from lkl.net.nic import Backend, Nic, Offload, Pipe, RawSocket, Tap
 
 __version__ = "0.1.0"
 

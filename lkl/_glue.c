@@ -26,6 +26,13 @@
 /* After socket_abi.h: linux/if.h uses struct lkl_sockaddr without including it. */
 #include <lkl/linux/if.h>
 #include <lkl/linux/sockios.h>
+#include <lkl/linux/ethtool.h>
+#include <lkl/linux/if_addr.h>
+#include <lkl/linux/if_ether.h>
+#include <lkl/linux/neighbour.h>
+#include <lkl/linux/netlink.h>
+#include <lkl/linux/pkt_sched.h>
+#include <lkl/linux/rtnetlink.h>
 #include <lkl/linux/tcp.h>
 #include <lkl/linux/time_types.h>
 #include <lkl/linux/un.h>
@@ -618,6 +625,21 @@ const struct glue_const glue_internal_constants[] = {
 	K(O_APPEND) K(O_NONBLOCK) K(O_CLOEXEC) K(O_DIRECTORY)
 	K(F_GETFL) K(F_SETFL)
 	K(SIOCGIFFLAGS) K(SIOCSIFFLAGS) K(IFF_UP) K(IFNAMSIZ)
+	/* Interface ioctls and rtnetlink (lkl/net/rtnl.py, lkl/net/tc.py). */
+	K(SIOCGIFNAME) K(SIOCGIFINDEX) K(SIOCSIFMTU) K(SIOCGIFHWADDR)
+	K(SIOCETHTOOL)
+	K(ETHTOOL_GRXCSUM) K(ETHTOOL_SRXCSUM) K(ETHTOOL_GTXCSUM)
+	K(ETHTOOL_STXCSUM) K(ETHTOOL_GTSO) K(ETHTOOL_STSO) K(ETHTOOL_GGSO)
+	K(ETHTOOL_SGSO) K(ETHTOOL_GGRO) K(ETHTOOL_SGRO)
+	K(NETLINK_ROUTE) K(NLMSG_ERROR) K(NLMSG_DONE) K(NLM_F_REQUEST)
+	K(NLM_F_ACK) K(NLM_F_DUMP) K(NLM_F_REPLACE) K(NLM_F_EXCL)
+	K(NLM_F_CREATE)
+	K(RTM_NEWLINK) K(RTM_DELLINK) K(RTM_NEWADDR) K(RTM_NEWROUTE)
+	K(RTM_NEWNEIGH) K(RTM_NEWQDISC) K(RTM_DELQDISC) K(RTM_GETQDISC)
+	K(RTM_NEWTFILTER)
+	K(RT_TABLE_MAIN) K(RTPROT_BOOT) K(RT_SCOPE_UNIVERSE) K(RT_SCOPE_LINK)
+	K(RTN_UNICAST) K(NUD_PERMANENT) K(IFA_F_NODAD)
+	K(TC_H_ROOT) K(TC_H_INGRESS) K(ETH_P_ALL)
 	K(EAGAIN) K(EWOULDBLOCK) K(EINPROGRESS) K(EINTR) K(ENODEV) K(EBADF)
 	K(EALREADY) K(EBUSY) K(EINVAL) K(ENOSYS) K(EISCONN)
 	K(UNIX_PATH_MAX)

@@ -1,5 +1,5 @@
 # Virtio-net devices (native/include/lkl/netdev.h): backends and devices.
-# The Python-level API (lkl.Nic, lkl.Tap, ...) is in lkl/net.py.
+# The Python-level API (lkl.Nic, lkl.Tap, ...) is in lkl/net/nic.py.
 
 
 cdef _net_check(int err, str what):

@@ -219,3 +219,67 @@ def test_nic_freed_after_halt_only():
             print("OK")
     """)
     assert out.strip() == "OK"
+
+
+def test_kernel_offloads_all_off_and_clear_refusals():
+    # The paper's baseline: a device without offloads and every kernel
+    # offload off.  virtio_net keeps rx_csum on, which without GUEST_CSUM
+    # changes nothing (no frame is ever marked checksum-valid): no error.
+    # What must change and cannot is an OSError naming the feature.
+    out = run_ok("""
+        import errno, lkl
+        a, b = lkl.Pipe.pair()
+        plain = lkl.Nic(a, offload=lkl.Offload.NONE)
+        k = lkl.boot(nics=[plain])
+        plain.set_kernel_offloads(gso=False, gro=False, tso=False, rx_csum=False,
+                                  tx_csum=False)
+        plain.set_kernel_offloads(gso=False, gro=False, tso=False, rx_csum=False,
+                                  tx_csum=False)              # again: nothing to do
+        for feature in ("tx_csum", "tso"):
+            try:
+                plain.set_kernel_offloads(**{feature: True})
+            except OSError as e:
+                assert e.errno == errno.EOPNOTSUPP and feature in str(e), e
+            else:
+                raise AssertionError(f"{feature} on without the device's offload")
+        c, d = lkl.Pipe.pair()
+        csum = k.add_nic(c, offload=lkl.Offload.CHECKSUM)
+        csum.set_kernel_offloads(tx_csum=False, gro=False)
+        csum.set_kernel_offloads(tx_csum=True)
+        try:
+            csum.set_kernel_offloads(rx_csum=False)   # here the device marks checksums valid
+        except OSError as e:
+            assert e.errno == errno.EOPNOTSUPP and "rx_csum" in str(e), e
+        else:
+            raise AssertionError("rx_csum off accepted where the driver keeps it on")
+        k.halt()
+        print("OK")
+    """)
+    assert out.strip() == "OK"
+
+
+def test_ingress_ifb_names_are_unique_for_long_interface_names():
+    from lkl import tc
+
+    assert tc.ifb_name("eth0", 2) == "ifb4eth0"
+    assert tc.ifb_name("longname-abc-1", 7) != tc.ifb_name("longname-abc-2", 8)
+    out = run_ok("""
+        import lkl
+        from lkl import tc
+        from lkl.net import rtnl
+        k = lkl.boot()
+        devs = ["longname-abc-1", "longname-abc-2"]   # the same 15-character prefix
+        for name in devs:
+            rtnl.new_link(k, name, "ifb")
+            rtnl.set_up(k, name)
+            k.set_qdisc(name, "netem delay 1ms", ingress=True)
+        ifbs = {tc.ifb_name(name, rtnl.ifindex(k, name)) for name in devs}
+        assert len(ifbs) == 2 and ifbs <= set(k.listdir("/sys/class/net")), ifbs
+        for name in devs:
+            assert tc.qdisc_stats(k, name, ingress=True)["kind"] == "netem"
+        k.del_qdisc(devs[0], ingress=True)
+        assert tc.qdisc_stats(k, devs[1], ingress=True)["kind"] == "netem"   # still there
+        k.halt()
+        print("OK")
+    """)
+    assert out.strip() == "OK"

@@ -1,43 +1,24 @@
 """Network devices: virtio-net NICs on TAP, raw-socket or pipe backends.
 
 A :class:`Nic` is a virtio-net device served by this process and driven by
-the kernel's own virtio_net driver; its frames go to a backend::
-
-    import lkl
-
-    nic = lkl.Nic(lkl.Tap("tap0"), offload=lkl.Offload.LARGE_SEGMENTS)
-    with lkl.boot(nics=[nic]) as k:
-        nic.up()
-        nic.add_address("10.0.0.2/24")
-        k.add_route("default", via="10.0.0.1")
-
-Devices can also be hot-added after boot with ``Kernel.add_nic``.  The
-kernel is configured over rtnetlink (an AF_NETLINK socket of the kernel;
-pyroute2's message classes encode the messages) and ioctls.
+the kernel's own virtio_net driver; its frames go to a backend.  Its
+configuration goes through :mod:`lkl.net.rtnl`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import enum
-import ipaddress
-import itertools
+import errno
 import os
-import re
-import socket as _hostsocket
-import struct
 from typing import TYPE_CHECKING, Any
 
 from lkl import _lkl
+from lkl.net import rtnl
 
 if TYPE_CHECKING:
     from lkl._kernel import Kernel
 
 __all__ = ["Offload", "Backend", "Tap", "RawSocket", "Pipe", "Nic"]
-
-_K = _lkl.internal_constants
-_C = _lkl.constants
-
 
 class Offload(enum.IntFlag):
     """Virtio-net offload feature bits (the spec's bit numbers) and presets."""
@@ -156,185 +137,6 @@ class Pipe(Backend):
         return f"lkl.Pipe({self.fd})"
 
 
-# ---- kernel-side helpers: ioctls and rtnetlink ------------------------------
-
-_SIOCGIFNAME = 0x8910
-_SIOCGIFINDEX = 0x8933
-_SIOCSIFMTU = 0x8922
-_SIOCGIFHWADDR = 0x8927
-_SIOCETHTOOL = 0x8946
-
-_ETHTOOL_SET = {
-    "rx_csum": 0x15,  # ETHTOOL_SRXCSUM
-    "tx_csum": 0x17,  # ETHTOOL_STXCSUM
-    "tso": 0x1F,  # ETHTOOL_STSO
-    "gso": 0x24,  # ETHTOOL_SGSO
-    "gro": 0x2C,  # ETHTOOL_SGRO
-}
-
-_AF_NETLINK = 16
-_NETLINK_ROUTE = 0
-_NLMSG_ERROR = 2
-_NLMSG_DONE = 3
-_NLM_F_REQUEST = 0x1
-_NLM_F_ACK = 0x4
-_NLM_F_DUMP = 0x300
-_NLM_F_REPLACE = 0x100
-_NLM_F_EXCL = 0x200
-_NLM_F_CREATE = 0x400
-_RTM_NEWROUTE = 24
-_RTM_NEWNEIGH = 28
-_RTM_NEWADDR = 20
-
-_seq = itertools.count(1)
-
-
-def _ioctl_ifreq(k: Kernel, request: int, name: str = "", tail: bytes = b"") -> bytearray:
-    """An ioctl on an AF_INET socket of the kernel with a struct ifreq."""
-    req = bytearray(_K["sizeof_ifreq"])
-    raw = os.fsencode(name)
-    req[:len(raw)] = raw
-    req[16:16 + len(tail)] = tail
-    fd = k.syscall("socket", _C["AF_INET"], _C["SOCK_DGRAM"] | _C["SOCK_CLOEXEC"], 0)
-    try:
-        k.syscall("ioctl", fd, request, req)
-    finally:
-        k.syscall("close", fd)
-    return req
-
-
-def _ifindex(k: Kernel, dev: Nic | str | int) -> int:
-    if isinstance(dev, Nic):
-        return dev.ifindex
-    if isinstance(dev, int) and not isinstance(dev, bool):
-        return dev
-    if isinstance(dev, str):
-        return struct.unpack_from("i", _ioctl_ifreq(k, _SIOCGIFINDEX, dev), 16)[0]
-    raise TypeError(f"dev must be a Nic, an interface name or an index, not {type(dev).__name__}")
-
-
-def _ifname(k: Kernel, ifindex: int) -> str:
-    """The kernel's name of interface ``ifindex``."""
-    req = _ioctl_ifreq(k, _SIOCGIFNAME, "", struct.pack("i", ifindex))
-    return bytes(req[:16]).split(b"\0", 1)[0].decode()
-
-
-def _set_up(k: Kernel, name: str, up: bool) -> None:
-    """Bring interface ``name`` up or down (SIOCSIFFLAGS)."""
-    req = _ioctl_ifreq(k, _K["SIOCGIFFLAGS"], name)
-    flags = struct.unpack_from("H", req, 16)[0]
-    flags = flags | _K["IFF_UP"] if up else flags & ~_K["IFF_UP"]
-    _ioctl_ifreq(k, _K["SIOCSIFFLAGS"], name, struct.pack("H", flags))
-
-
-def _netlink(k: Kernel, msg: Any, mtype: int, flags: int) -> list[bytes]:
-    """Send the pyroute2 message ``msg`` to the kernel's rtnetlink.
-
-    Returns the raw reply messages (a dump's, or none for an acknowledged
-    request).  Raises the kernel's error as OSError.
-    """
-    seq = next(_seq)
-    msg["header"]["type"] = mtype
-    msg["header"]["flags"] = _NLM_F_REQUEST | flags
-    msg["header"]["sequence_number"] = seq
-    msg.encode()
-    data = bytes(msg.data)
-    fd = k.syscall("socket", _AF_NETLINK, 3 | _C["SOCK_CLOEXEC"], _NETLINK_ROUTE)  # SOCK_RAW
-    replies: list[bytes] = []
-    try:
-        k.syscall("sendto", fd, data, len(data), 0, None, 0)
-        buf = bytearray(1 << 16)
-        for _ in range(10000):  # bounded: a dump ends with NLMSG_DONE
-            n = k.syscall("recvfrom", fd, buf, len(buf), 0, None, None)
-            off = 0
-            while off + 16 <= n:
-                length, rtype, _rflags, rseq = struct.unpack_from("IHHI", buf, off)
-                if length < 16:
-                    break
-                if rseq == seq:
-                    if rtype == _NLMSG_DONE:
-                        return replies
-                    if rtype == _NLMSG_ERROR:
-                        err = struct.unpack_from("i", buf, off + 16)[0]
-                        if err < 0:
-                            raise _lkl.errno_error(-err)
-                        return replies
-                    replies.append(bytes(buf[off:off + length]))
-                off += (length + 3) & ~3
-        raise TimeoutError("no end to the rtnetlink reply")
-    finally:
-        k.syscall("close", fd)
-
-
-def _family(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
-    return _hostsocket.AF_INET6 if addr.version == 6 else _hostsocket.AF_INET
-
-
-def add_route(k: Kernel, dst: str, via: str | None = None,
-              dev: Nic | str | int | None = None) -> None:
-    """Add a route to the main table (see Kernel.add_route)."""
-    from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
-
-    gw = ipaddress.ip_address(via) if via is not None else None
-    if dst == "default":
-        version = gw.version if gw is not None else 4
-        net = ipaddress.ip_network("::/0" if version == 6 else "0.0.0.0/0")
-    else:
-        net = ipaddress.ip_network(dst, strict=False)
-    if gw is not None and gw.version != net.version:
-        raise ValueError("dst and via must be of the same IP version")
-    if gw is None and dev is None:
-        raise ValueError("a route needs via or dev")
-    msg = rtmsg()
-    msg["family"] = _family(net.network_address)
-    msg["dst_len"] = net.prefixlen
-    msg["table"] = 254  # RT_TABLE_MAIN
-    msg["proto"] = 3  # RTPROT_BOOT, as ip(8)
-    msg["scope"] = 0 if gw is not None else 253  # RT_SCOPE_UNIVERSE / LINK
-    msg["type"] = 1  # RTN_UNICAST
-    attrs: list[tuple[str, Any]] = []
-    if net.prefixlen:
-        attrs.append(("RTA_DST", str(net.network_address)))
-    if gw is not None:
-        attrs.append(("RTA_GATEWAY", str(gw)))
-    if dev is not None:
-        attrs.append(("RTA_OIF", _ifindex(k, dev)))
-    msg["attrs"] = attrs
-    _netlink(k, msg, _RTM_NEWROUTE, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL)
-
-
-def add_neighbor(k: Kernel, ip: str, mac: str | bytes, dev: Nic | str | int) -> None:
-    """Add a permanent neighbour entry (see Kernel.add_neighbor)."""
-    from pyroute2.netlink.rtnl.ndmsg import ndmsg  # type: ignore[import-untyped]
-
-    addr = ipaddress.ip_address(ip)
-    msg = ndmsg()
-    msg["family"] = _family(addr)
-    msg["ifindex"] = _ifindex(k, dev)
-    msg["state"] = 0x80  # NUD_PERMANENT
-    msg["attrs"] = [("NDA_DST", str(addr)), ("NDA_LLADDR", _mac_str(_mac_bytes(mac)))]
-    _netlink(k, msg, _RTM_NEWNEIGH, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE)
-
-
-def _mac_bytes(mac: str | bytes) -> bytes:
-    if isinstance(mac, (bytes, bytearray)):
-        raw = bytes(mac)
-    elif isinstance(mac, str):
-        parts = re.split(r"[:-]", mac)
-        if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
-            raise ValueError(f"invalid MAC address {mac!r}")
-        raw = bytes(int(p, 16) for p in parts)
-    else:
-        raise TypeError(f"mac must be a str or bytes, not {type(mac).__name__}")
-    if len(raw) != 6:
-        raise ValueError(f"a MAC address has 6 bytes, not {len(raw)}")
-    return raw
-
-
-def _mac_str(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
-
-
 # ---- devices ----------------------------------------------------------------
 
 
@@ -367,7 +169,7 @@ class Nic:
         if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int)
                                 or not 68 <= mtu <= 65535):
             raise ValueError("mtu must be None or an int in 68..65535")
-        raw_mac = _mac_bytes(mac) if mac is not None else None
+        raw_mac = rtnl.mac_bytes(mac) if mac is not None else None
         self.backend = backend
         self.offload = Offload(offload)
         self._kernel: Kernel | None = None
@@ -383,15 +185,24 @@ class Nic:
 
     # ---- attachment (used by lkl.boot and Kernel.add_nic) ------------------
 
-    def _cmdline(self) -> str:
+    def _check_detached(self) -> None:
         if self._kernel is not None:
             raise ValueError("this Nic is already attached to a kernel")
+
+    def _boot_fragment(self) -> str:
+        """The kernel command-line fragment that attaches it at boot."""
+        self._check_detached()
         return self._dev.cmdline()
 
-    def _attach(self) -> None:
-        if self._kernel is not None:
-            raise ValueError("this Nic is already attached to a kernel")
+    def _booted(self, k: Kernel) -> None:
+        """The kernel booted with this Nic's fragment: it is attached to ``k``."""
+        self._kernel = k
+
+    def _attach(self, k: Kernel) -> None:
+        """Hot-add it to the running kernel ``k``."""
+        self._check_detached()
         self._dev.attach()
+        self._kernel = k
 
     def _free(self) -> None:
         self._dev.free()
@@ -417,14 +228,13 @@ class Nic:
     def name(self) -> str:
         """The kernel's interface name ("eth0"...)."""
         if self._name is None:
-            self._name = _ifname(self._k(), self.ifindex)
+            self._name = rtnl.ifname(self._k(), self.ifindex)
         return self._name
 
     @property
     def mac(self) -> str:
         """The device's MAC address, "aa:bb:cc:dd:ee:ff"."""
-        req = _ioctl_ifreq(self._k(), _SIOCGIFHWADDR, self.name)
-        return _mac_str(bytes(req[18:24]))
+        return rtnl.mac_str(rtnl.hwaddr(self._k(), self.name))
 
     @property
     def features_offered(self) -> Offload:
@@ -440,55 +250,64 @@ class Nic:
 
     def up(self) -> None:
         """Bring the interface up."""
-        _set_up(self._k(), self.name, True)
+        rtnl.set_up(self._k(), self.name, True)
 
     def down(self) -> None:
         """Take the interface down."""
-        _set_up(self._k(), self.name, False)
+        rtnl.set_up(self._k(), self.name, False)
 
     def set_mtu(self, mtu: int) -> None:
         """Set the interface's MTU."""
         if isinstance(mtu, bool) or not isinstance(mtu, int):
             raise TypeError("mtu must be an int")
-        _ioctl_ifreq(self._k(), _SIOCSIFMTU, self.name, struct.pack("i", mtu))
+        rtnl.set_mtu(self._k(), self.name, mtu)
 
     def add_address(self, cidr: str) -> None:
         """Add an address, "10.0.0.2/24" or "fd00::2/64" (IPv6 without DAD)."""
-        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
-
-        iface = ipaddress.ip_interface(cidr)
-        addr = str(iface.ip)
-        msg = ifaddrmsg()
-        msg["family"] = _family(iface.ip)
-        msg["prefixlen"] = iface.network.prefixlen
-        msg["index"] = self.ifindex
-        attrs: list[tuple[str, Any]] = [("IFA_LOCAL", addr), ("IFA_ADDRESS", addr)]
-        if iface.version == 6:
-            msg["flags"] = 0x80  # IFA_F_NODAD
-            attrs = [("IFA_ADDRESS", addr)]
-        msg["attrs"] = attrs
-        _netlink(self._k(), msg, _RTM_NEWADDR, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL)
+        k = self._k()
+        rtnl.add_address(k, self.ifindex, cidr)
 
     def set_kernel_offloads(self, gso: bool | None = None, gro: bool | None = None,
                             tso: bool | None = None, rx_csum: bool | None = None,
                             tx_csum: bool | None = None) -> None:
-        """Switch the kernel's own offloads of this interface.
+        """Switch the kernel's own offloads of this interface (ethtool features).
 
-        Ethtool features via SIOCETHTOOL; None leaves one as it is.
+        None leaves one as it is; one already as asked is left alone.  One
+        that must change but cannot raises OSError (EOPNOTSUPP) naming it:
+        the driver fixes what the device did not negotiate (``tso=True``
+        without HOST_TSO4, ``tx_csum=True`` without CSUM).  The kernel's
+        virtio_net driver keeps rx_csum on, but it only means "trust the
+        device's checksum-valid mark", which a device without GUEST_CSUM
+        never sets: there the kernel checks every checksum itself, which is
+        what ``rx_csum=False`` asks, so it is no error (the paper's
+        baseline: ``Offload.NONE`` and every kernel offload off).
         """
         k = self._k()
+        name = self.name
         wanted = {"gso": gso, "gro": gro, "tso": tso, "rx_csum": rx_csum, "tx_csum": tx_csum}
-        for key, value in wanted.items():
+        for feature, value in wanted.items():
             if value is None:
                 continue
-            # Read first (ETHTOOL_G* is ETHTOOL_S* - 1): a feature the device
-            # cannot change is only an error when it would have to change.
-            ev = ctypes.create_string_buffer(struct.pack("II", _ETHTOOL_SET[key] - 1, 0))
-            _ioctl_ifreq(k, _SIOCETHTOOL, self.name, struct.pack("P", ctypes.addressof(ev)))
-            if bool(struct.unpack_from("I", ev.raw, 4)[0]) == bool(value):
+            get, put = rtnl.ETHTOOL_FEATURES[feature]
+            if bool(rtnl.ethtool_value(k, name, get)) == value:
                 continue
-            ev = ctypes.create_string_buffer(struct.pack("II", _ETHTOOL_SET[key], bool(value)))
-            _ioctl_ifreq(k, _SIOCETHTOOL, self.name, struct.pack("P", ctypes.addressof(ev)))
+            try:
+                rtnl.ethtool_value(k, name, put, int(value))
+            except _lkl.KernelError:
+                raise
+            except OSError as e:
+                if e.errno != errno.EOPNOTSUPP:
+                    raise
+            if bool(rtnl.ethtool_value(k, name, get)) == value:
+                continue
+            if feature == "rx_csum" and not value and not (
+                    self.features_negotiated & Offload.GUEST_CSUM):
+                continue  # in effect off: nothing is ever marked valid
+            raise OSError(errno.EOPNOTSUPP,
+                          f"{name}: the kernel cannot switch {feature} "
+                          f"{'on' if value else 'off'}: the driver fixes it for the "
+                          f"negotiated offloads ({self.features_negotiated!r}), or it "
+                          "needs a feature that is off")
 
     def set_busy_poll(self, us: int) -> None:
         """How long the device's poller spins before sleeping (0: sleep at once)."""
