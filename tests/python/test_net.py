@@ -12,17 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import in_netns, pipe_pair, run_ok
 
 import lkl
+from harness.netns import Netns
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
 
 pytestmark = pytest.mark.isolated
 

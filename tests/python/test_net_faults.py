@@ -16,17 +16,15 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import in_netns, pipe_pair, run_ok
 
+from harness.netns import Netns
 from lkl import tc
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")
@@ -70,7 +68,8 @@ def test_egress_and_ingress_qdiscs_in_the_kernel() -> None:
     through ifb4lo, visible in the qdisc dump with moving counters."""
     out = run_ok("""
         import time, lkl
-        from lkl import tc
+        from harness.netns import Netns
+from lkl import tc
         k = lkl.boot()
         k.set_qdisc("lo", "netem delay 1ms limit 500")
         k.set_qdisc("lo", "netem loss 0%", ingress=True)
@@ -122,7 +121,8 @@ def test_tap_transfers_survive_netem_faults(preset: str) -> None:
         ns.add_tap("t8", "10.204.8.1/24")
         out = in_netns(ns.name, f"""
             import os, lkl
-            from lkl import tc
+            from harness.netns import Netns
+from lkl import tc
             nic = lkl.Nic(lkl.Tap("t8"), offload=lkl.Offload.{preset})
             k = lkl.boot(memory="256M", nics=[nic])
             nic.up()
