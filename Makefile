@@ -21,7 +21,7 @@ build: lib
 
 # ruff over the Python, mypy over the package (its stubs included).
 lint:
-	$(PYTHON) -m ruff check lkl tests bench
+	$(PYTHON) -m ruff check lkl tests bench harness
 	$(PYTHON) -m mypy lkl
 
 test: setup build lint

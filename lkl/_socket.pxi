@@ -32,36 +32,12 @@ cdef int _wait_ready(int kfd, short events, double deadline) except -1:
     """Wait until kernel fd ``kfd`` has one of ``events``; raise
     TimeoutError at ``deadline`` (monotonic seconds; < 0: never)."""
     cdef lkl_pollfd pfd
-    cdef lkl__kernel_timespec ts
-    cdef long params[6]
-    cdef double wait
-    cdef long ret
-    while True:
-        wait = _SLICE
-        if deadline >= 0:
-            wait = deadline - _now()
-            if wait <= 0:
-                raise TimeoutError("timed out")
-            if wait > _SLICE:
-                wait = _SLICE
-        pfd.fd = kfd
-        pfd.events = events
-        pfd.revents = 0
-        ts.tv_sec = <long long>wait
-        ts.tv_nsec = <long long>((wait - ts.tv_sec) * 1e9)
-        params[0] = <long>&pfd
-        params[1] = 1
-        params[2] = <long>&ts
-        params[3] = 0
-        params[4] = 8
-        params[5] = 0
-        with nogil:
-            ret = glue_syscall(LKL__NR_ppoll, params)
-        if ret > 0:
-            return 0
-        if ret < 0 and ret != -LKL_EINTR:
-            _raise_errno(ret)
-        PyErr_CheckSignals()
+    pfd.fd = kfd
+    pfd.events = events
+    pfd.revents = 0
+    if _ppoll(&pfd, 1, deadline) == 0:
+        raise TimeoutError("timed out")
+    return 0
 
 
 cdef long _connect_on_helper(int kfd, const char *sa, int salen) except? -1:
