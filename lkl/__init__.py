@@ -52,5 +52,5 @@ __all__ = [
     "Tap",
     "RawSocket",
     "Pipe",
-    *constants.__all__,
+    *constants.__annotations__,  # its declared names (see lkl/constants.py)
 ]
