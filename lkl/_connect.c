@@ -182,13 +182,7 @@ int glue_connect_wait(struct glue_connect *c, double timeout, long *ret)
 	struct timespec deadline;
 	int done;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)timeout;
-	deadline.tv_nsec += (long)((timeout - (time_t)timeout) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	glue_deadline(&deadline, CLOCK_MONOTONIC, timeout);
 	pthread_mutex_lock(&c->lock);
 	while (!c->done)
 		if (pthread_cond_timedwait(&c->cond, &c->lock, &deadline))

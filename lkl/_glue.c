@@ -146,18 +146,23 @@ uint64_t glue_console_copy(uint64_t start, char **text, uint64_t *len)
 	return end;
 }
 
+void glue_deadline(struct timespec *deadline, int clock, double timeout)
+{
+	clock_gettime(clock, deadline);
+	deadline->tv_sec += (time_t)timeout;
+	deadline->tv_nsec += (long)((timeout - (time_t)timeout) * 1e9);
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
 uint64_t glue_console_wait(uint64_t offset, double timeout)
 {
 	struct timespec deadline;
 	uint64_t end;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)timeout;
-	deadline.tv_nsec += (long)((timeout - (time_t)timeout) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	glue_deadline(&deadline, CLOCK_REALTIME, timeout);
 	pthread_mutex_lock(&con_lock);
 	while (con_base + con_len <= offset && !con_closed)
 		if (pthread_cond_timedwait(&con_cond, &con_lock, &deadline))

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +18,18 @@ def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
+
+
+def tcp_pair(kernel: Any) -> tuple[Any, Any, Any]:
+    """A connected (client, server-side) pair of kernel TCP sockets on
+    127.0.0.1, and the listener."""
+    srv = kernel.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    cli = kernel.socket()
+    cli.connect(srv.getsockname())
+    conn, _ = srv.accept()
+    return cli, conn, srv
 
 
 def run_python(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:

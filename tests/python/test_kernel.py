@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import tcp_pair
 
 import lkl
 from lkl import _lkl
@@ -95,12 +96,7 @@ def test_snmp_counters_move_with_traffic(kernel):
     assert all(isinstance(v, int) for group in before.values() for v in group.values())
     assert "InReceives" in before["Ip6"] and "ActiveOpens" in before["Tcp"]
 
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = tcp_pair(kernel)
     cli.sendall(b"x" * 100_000)
     got = 0
     while got < 100_000:
