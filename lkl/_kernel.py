@@ -29,6 +29,12 @@ SYSCALL_MODES = ("shadow", "direct")
 
 _lock = threading.RLock()
 _current: Kernel | None = None
+# A kernel booted in this process (Linux cannot boot twice in one).
+_spent = False
+
+_SPENT = ("a kernel already ran and halted in this process, and Linux cannot boot "
+          "twice in one process; run each kernel in a fresh process (subprocess, or "
+          "multiprocessing with the 'spawn' start method)")
 
 
 def kernel() -> Kernel | None:
@@ -89,7 +95,7 @@ def boot(
     be reset -- run each kernel in its own process (subprocess, or
     multiprocessing with the "spawn" start method).
     """
-    global _current
+    global _current, _spent
     mem = _memory_bytes(memory)
     if not isinstance(cmdline, str):
         raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
@@ -120,6 +126,8 @@ def boot(
                               "a kernel is already running in this process (lkl.kernel())")
         if _lkl.in_forked_child():
             raise KernelError("cannot boot in a process forked from one that ran a kernel")
+        if _spent:
+            raise KernelError(errno.EALREADY, _SPENT)
         line = f"mem={mem}"
         if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
             raise KernelError(
@@ -138,13 +146,10 @@ def boot(
         if err == -_K["EBUSY"]:
             raise KernelError(errno.EBUSY, "a kernel is already running in this process")
         if err == -_K["EALREADY"]:
-            raise KernelError(
-                errno.EALREADY,
-                "a kernel already ran and halted in this process, and Linux cannot boot "
-                "twice in one process; run each kernel in a fresh process (subprocess, or "
-                "multiprocessing with the 'spawn' start method)")
+            raise KernelError(errno.EALREADY, _SPENT)
         if err < 0:
             raise KernelError(-err, f"the kernel failed to boot: {os.strerror(-err)}")
+        _spent = True
         k = Kernel._booted(syscall_mode, console)
         for nic in nic_list:
             nic._booted(k)

@@ -79,6 +79,26 @@ def test_second_boot_refused_while_running_and_after_halt():
     assert "halted: [Errno 114] a kernel already ran and halted in this process" in out
 
 
+def test_a_refused_boot_leaves_its_nics_unattached():
+    # Refusals come before the devices' boot fragments: the Nic is not
+    # marked attached on the C side by a boot that could never happen.
+    out = run_ok("""
+        import errno, lkl
+        lkl.boot().halt()
+        a, b = lkl.Pipe.pair()
+        nic = lkl.Nic(a)
+        try:
+            lkl.boot(nics=[nic])
+        except lkl.KernelError as e:
+            assert e.errno == errno.EALREADY, e
+        try:
+            nic._dev.attach()        # no kernel: refused, but not as "already attached"
+        except OSError as e:
+            print(errno.errorcode[e.errno], "not attached" in repr(nic))
+    """)
+    assert out.strip() == "ENODEV True"
+
+
 def test_console_callback_and_log():
     out = run_ok("""
         import threading, lkl
