@@ -68,8 +68,7 @@ def test_egress_and_ingress_qdiscs_in_the_kernel() -> None:
     through ifb4lo, visible in the qdisc dump with moving counters."""
     out = run_ok("""
         import time, lkl
-        from harness.netns import Netns
-from lkl import tc
+        from lkl import tc
         k = lkl.boot()
         k.set_qdisc("lo", "netem delay 1ms limit 500")
         k.set_qdisc("lo", "netem loss 0%", ingress=True)
@@ -121,8 +120,7 @@ def test_tap_transfers_survive_netem_faults(preset: str) -> None:
         ns.add_tap("t8", "10.204.8.1/24")
         out = in_netns(ns.name, f"""
             import os, lkl
-            from harness.netns import Netns
-from lkl import tc
+            from lkl import tc
             nic = lkl.Nic(lkl.Tap("t8"), offload=lkl.Offload.{preset})
             k = lkl.boot(memory="256M", nics=[nic])
             nic.up()
