@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Offload", "Backend", "Tap", "RawSocket", "Pipe", "Nic"]
 
+
 class Offload(enum.IntFlag):
     """Virtio-net offload feature bits (the spec's bit numbers) and presets."""
 
