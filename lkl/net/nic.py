@@ -58,40 +58,36 @@ class Backend:
         raise NotImplementedError
 
 
-class Tap(Backend):
+class _HostInterface(Backend):
+    """A backend on the host interface ``ifname``."""
+
+    def __init__(self, ifname: str) -> None:
+        if not isinstance(ifname, str) or not ifname or len(ifname) >= 16:
+            raise ValueError(f"invalid interface name {ifname!r}")
+        self.ifname = ifname
+
+    def __repr__(self) -> str:
+        return f"lkl.{type(self).__name__}({self.ifname!r})"
+
+
+class Tap(_HostInterface):
     """The host TAP device ``ifname`` (created if missing: needs CAP_NET_ADMIN).
 
     The device is opened when a Nic is made on it.
     """
 
-    def __init__(self, ifname: str) -> None:
-        if not isinstance(ifname, str) or not ifname or len(ifname) >= 16:
-            raise ValueError(f"invalid interface name {ifname!r}")
-        self.ifname = ifname
-
     def _open(self) -> Any:
         return _lkl._tap_backend(self.ifname)
 
-    def __repr__(self) -> str:
-        return f"lkl.Tap({self.ifname!r})"
 
-
-class RawSocket(Backend):
+class RawSocket(_HostInterface):
     """An AF_PACKET socket on the existing host interface ``ifname``.
 
     Promiscuous; needs CAP_NET_RAW.
     """
 
-    def __init__(self, ifname: str) -> None:
-        if not isinstance(ifname, str) or not ifname or len(ifname) >= 16:
-            raise ValueError(f"invalid interface name {ifname!r}")
-        self.ifname = ifname
-
     def _open(self) -> Any:
         return _lkl._raw_backend(self.ifname)
-
-    def __repr__(self) -> str:
-        return f"lkl.RawSocket({self.ifname!r})"
 
 
 class Pipe(Backend):
