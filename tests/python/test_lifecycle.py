@@ -205,15 +205,17 @@ def test_forked_child_gets_kernel_error_not_a_hang():
 
 def test_exit_with_a_running_kernel_and_blocked_threads():
     # atexit halts the kernel; a daemon thread blocked in accept() is released.
-    proc = run_python("""
-        import threading, lkl
-        k = lkl.boot()
-        s = k.socket()
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        threading.Thread(target=s.accept, daemon=True).start()
-        print("exiting")
-    """, timeout=30)
+    proc = run_python(KERNEL_SLEEPERS + """
+import threading, lkl
+k = lkl.boot()
+s = k.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+asleep = kernel_sleepers(k)
+threading.Thread(target=s.accept, daemon=True).start()
+wait_kernel_sleepers(k, asleep + 1)      # blocked in the kernel when the process exits
+print("exiting")
+""", timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert "exiting" in proc.stdout
 
