@@ -23,6 +23,7 @@
 
 #include <lkl/lkl.h>
 
+#include "fault.h"
 #include "iomem.h"
 #include "serve.h"
 
@@ -221,8 +222,14 @@ static lkl_thread_t host_thread_create(void (*fn)(void *), void *arg)
 	start->fn = fn;
 	start->arg = arg;
 
-	/* Kernel threads take no host signals: they belong to the application. */
+	/*
+	 * Kernel threads take no host signals: they belong to the
+	 * application.  Faults stay deliverable: a guarded user copy
+	 * (fault.c) must reach its fixup, and a blocked SIGSEGV kills.
+	 */
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&thread, NULL, thread_trampoline, start);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -471,4 +478,6 @@ struct lkl_host_ops lkl_host_ops = {
 	.memcpy = (void *(*)(void *, const void *, unsigned long))memcpy,
 	.memset = (void *(*)(void *, int, unsigned long))memset,
 	.memmove = (void *(*)(void *, const void *, unsigned long))memmove,
+	.user_copy = host_user_copy,
+	.user_clear = host_user_clear,
 };
