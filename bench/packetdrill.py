@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,16 +112,16 @@ def first_error(stderr: str) -> str:
 
 
 def run_case(script: Path, ip: str, stack: str, timeout: float,
-             tolerance_usecs: int | None) -> Case:
+             tolerance_usecs: int | None, adapter: Path = ADAPTER) -> Case:
     """Run one script once; a timeout is a failure."""
     args = list(IPV4_ARGS if ip == "ipv4" else IPV6_ARGS)
     if tolerance_usecs:
         args.append(f"--tolerance_usecs={tolerance_usecs}")
     env = dict(os.environ)
     if stack == "lkl":
-        argv = [str(PACKETDRILL), f"--so_filename={ADAPTER}",
+        argv = [str(PACKETDRILL), f"--so_filename={adapter}",
                 f"--so_flags={SO_FLAGS[ip]}", *args, script.name]
-        env["LD_PRELOAD"] = str(ADAPTER)
+        env["LD_PRELOAD"] = str(adapter)
     else:
         argv = ["unshare", "-n", str(PACKETDRILL), *args, script.name]
     t0 = time.monotonic()
@@ -151,7 +151,7 @@ def label(lkl: Case, host: Case | None) -> str:
     return "fail (both)" if not host.passed else "fail (lkl only)"
 
 
-def write_report(cases: list[Case], note: str) -> dict:
+def write_report(cases: list[Case], note: str, name: str = "packetdrill") -> dict:
     """bench/results/packetdrill.json and .md."""
     host = {(c.script, c.ip): c for c in cases if c.stack == "host"}
     rows = []
@@ -172,7 +172,7 @@ def write_report(cases: list[Case], note: str) -> dict:
               "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "host_kernel": platform.release(),
               "note": note, "summary": summary, "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "packetdrill.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     md = ["# Kernel packetdrill selftests: lkl and the host kernel", "",
           f"Run {report['when']}; host kernel {report['host_kernel']} (tun in a throw-away "
           "namespace); lkl is Linux 6.12 through `build/lib/liblkl-packetdrill.so`. "
@@ -185,7 +185,7 @@ def write_report(cases: list[Case], note: str) -> dict:
         h = "-" if r["host"] is None else ("pass" if r["host"] else "fail")
         md.append(f"| {r['script']} | {r['ip']} | {'pass' if r['lkl'] else 'fail'} | {h} "
                   f"| {r['verdict']} | {r['lkl_error'].replace('|', '/')} |")
-    (RESULTS / "packetdrill.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     return report
 
 
@@ -198,6 +198,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per script")
     parser.add_argument("--tolerance-usecs", type=int, default=None)
     parser.add_argument("--note", default="", help="a line for the report")
+    parser.add_argument("--adapter", type=Path, default=ADAPTER, help="the adapter .so")
+    parser.add_argument("--name", default="packetdrill", help="results file name")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("packetdrill needs root (mlockall, tun, namespaces)", file=sys.stderr)
@@ -209,11 +211,12 @@ def main() -> int:
         for ip in ("ipv4", "ipv6"):
             stacks = ["lkl"] if args.no_host else ["lkl", "host"]
             for stack in stacks:
-                c = run_case(script, ip, stack, args.timeout, args.tolerance_usecs)
+                c = run_case(script, ip, stack, args.timeout, args.tolerance_usecs,
+                             args.adapter.resolve())
                 cases.append(c)
                 print(f"{c.script:60} {ip} {stack:4} {'pass' if c.passed else 'FAIL'} "
                       f"{c.error[:80]}", flush=True)
-    report = write_report(cases, args.note)
+    report = write_report(cases, args.note, args.name)
     print(json.dumps(report["summary"]))
     s = report["summary"]["non_zerocopy_lkl"].split("/")
     return 0 if s[0] == s[1] else 1
