@@ -10,6 +10,10 @@ this host's own kernel in a throw-away network namespace (tun mode,
 ``unshare -n`` as the kernel's runner does), so that every lkl failure
 is labelled "lkl only" or "both".  The host kernel is not 6.12.
 
+Our own scripts in tests/packetdrill/ (NAME-ipv4.pkt or NAME-ipv6.pkt,
+run in that IP version only, from the selftests folder so that
+./defaults.sh is found) run beside them and are counted apart.
+
 Writes bench/results/packetdrill.json and packetdrill.md.
 
     python bench/packetdrill.py [--build] [--no-host] [--filter SUBSTR]
@@ -36,6 +40,7 @@ PACKETDRILL = PACKETDRILL_BUILD / "packetdrill"
 RESULTS = ROOT / "bench" / "results"
 KERNEL_SRC = Path(os.environ.get("LKL_CACHE_DIR", Path.home() / ".cache" / "lkl")) / "src"
 SELFTESTS = "tools/testing/selftests/net/packetdrill"
+OUR_SCRIPTS = ROOT / "tests" / "packetdrill"
 
 # ksft_runner.sh's options, word for word.
 IPV4_ARGS = ["--ip_version=ipv4", "--local_ip=192.168.0.1", "--gateway_ip=192.168.0.1",
@@ -95,6 +100,7 @@ class Case:
     passed: bool
     seconds: float
     error: str
+    suite: str = "kernel"
 
 
 def is_zerocopy(script: str) -> bool:
@@ -113,26 +119,30 @@ def first_error(stderr: str) -> str:
 
 def run_case(script: Path, ip: str, stack: str, timeout: float,
              tolerance_usecs: int | None, adapter: Path = ADAPTER) -> Case:
-    """Run one script once; a timeout is a failure."""
+    """Run one script once, from its folder (ours: from the selftests'); a timeout fails."""
+    ours = script.parent.resolve() == OUR_SCRIPTS.resolve()
+    cwd = selftests_dir() if ours else script.parent
+    name = str(script.resolve()) if ours else script.name
     args = list(IPV4_ARGS if ip == "ipv4" else IPV6_ARGS)
     if tolerance_usecs:
         args.append(f"--tolerance_usecs={tolerance_usecs}")
     env = dict(os.environ)
     if stack == "lkl":
         argv = [str(PACKETDRILL), f"--so_filename={adapter}",
-                f"--so_flags={SO_FLAGS[ip]}", *args, script.name]
+                f"--so_flags={SO_FLAGS[ip]}", *args, name]
         env["LD_PRELOAD"] = str(adapter)
     else:
-        argv = ["unshare", "-n", str(PACKETDRILL), *args, script.name]
+        argv = ["unshare", "-n", str(PACKETDRILL), *args, name]
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(argv, cwd=script.parent, env=env, capture_output=True,
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True,
                               text=True, timeout=timeout)
         passed, err = proc.returncode == 0, ("" if proc.returncode == 0
                                              else first_error(proc.stderr + proc.stdout))
     except subprocess.TimeoutExpired:
         passed, err = False, f"timed out after {timeout:.0f} s"
-    return Case(script.name, ip, stack, passed, round(time.monotonic() - t0, 2), err)
+    return Case(script.name, ip, stack, passed, round(time.monotonic() - t0, 2), err,
+                "lkl" if ours else "kernel")
 
 
 def scripts(filter_: str | None = None, zerocopy: bool = True) -> list[Path]:
@@ -140,6 +150,16 @@ def scripts(filter_: str | None = None, zerocopy: bool = True) -> list[Path]:
     found = sorted(selftests_dir().glob("*.pkt"))
     return [s for s in found if (not filter_ or filter_ in s.name)
             and (zerocopy or not is_zerocopy(s.name))]
+
+
+def our_scripts(filter_: str | None = None) -> list[tuple[Path, str]]:
+    """Our scripts with the IP version their name ends in."""
+    found = []
+    for s in sorted(OUR_SCRIPTS.glob("*.pkt")):
+        ip = s.stem.rsplit("-", 1)[-1]
+        if ip in ("ipv4", "ipv6") and (not filter_ or filter_ in s.name):
+            found.append((s, ip))
+    return found
 
 
 def label(lkl: Case, host: Case | None) -> str:
@@ -157,17 +177,20 @@ def write_report(cases: list[Case], note: str, name: str = "packetdrill") -> dic
     rows = []
     for c in (c for c in cases if c.stack == "lkl"):
         h = host.get((c.script, c.ip))
-        rows.append({"script": c.script, "ip": c.ip, "zerocopy": is_zerocopy(c.script),
+        rows.append({"script": c.script, "ip": c.ip, "suite": c.suite,
+                     "zerocopy": is_zerocopy(c.script),
                      "lkl": c.passed, "host": None if h is None else h.passed,
                      "verdict": label(c, h), "lkl_error": c.error,
                      "host_error": "" if h is None else h.error, "lkl_seconds": c.seconds})
 
-    def count(zc: bool, stack: str) -> str:
-        sel = [r for r in rows if r["zerocopy"] == zc and r[stack] is not None]
+    def count(zc: bool, stack: str, suite: str = "kernel") -> str:
+        sel = [r for r in rows if r["zerocopy"] == zc and r[stack] is not None
+               and r["suite"] == suite]
         return f"{sum(1 for r in sel if r[stack])}/{len(sel)}"
 
     summary = {"non_zerocopy_lkl": count(False, "lkl"), "non_zerocopy_host": count(False, "host"),
-               "zerocopy_lkl": count(True, "lkl"), "zerocopy_host": count(True, "host")}
+               "zerocopy_lkl": count(True, "lkl"), "zerocopy_host": count(True, "host"),
+               "ours_lkl": count(False, "lkl", "lkl"), "ours_host": count(False, "host", "lkl")}
     report = {"benchmark": "kernel packetdrill selftests (tools/testing/selftests/net/packetdrill)",
               "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "host_kernel": platform.release(),
               "note": note, "summary": summary, "rows": rows}
@@ -179,12 +202,14 @@ def write_report(cases: list[Case], note: str, name: str = "packetdrill") -> dic
           "Options as `ksft_runner.sh`. " + note, "",
           f"Non-zero-copy: lkl {summary['non_zerocopy_lkl']}, host "
           f"{summary['non_zerocopy_host']}. MSG_ZEROCOPY (another issue): lkl "
-          f"{summary['zerocopy_lkl']}, host {summary['zerocopy_host']}.", "",
-          "| script | ip | lkl | host | verdict | lkl error |", "|---|---|---|---|---|---|"]
+          f"{summary['zerocopy_lkl']}, host {summary['zerocopy_host']}. Ours "
+          f"(tests/packetdrill/): lkl {summary['ours_lkl']}, host {summary['ours_host']}.", "",
+          "| suite | script | ip | lkl | host | verdict | lkl error |",
+          "|---|---|---|---|---|---|---|"]
     for r in rows:
         h = "-" if r["host"] is None else ("pass" if r["host"] else "fail")
-        md.append(f"| {r['script']} | {r['ip']} | {'pass' if r['lkl'] else 'fail'} | {h} "
-                  f"| {r['verdict']} | {r['lkl_error'].replace('|', '/')} |")
+        md.append(f"| {r['suite']} | {r['script']} | {r['ip']} | {'pass' if r['lkl'] else 'fail'} "
+                  f"| {h} | {r['verdict']} | {r['lkl_error'].replace('|', '/')} |")
     (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     return report
 
@@ -207,19 +232,21 @@ def main() -> int:
     if args.build:
         build()
     cases: list[Case] = []
-    for script in scripts(args.filter, zerocopy=not args.no_zerocopy):
-        for ip in ("ipv4", "ipv6"):
-            stacks = ["lkl"] if args.no_host else ["lkl", "host"]
-            for stack in stacks:
-                c = run_case(script, ip, stack, args.timeout, args.tolerance_usecs,
-                             args.adapter.resolve())
-                cases.append(c)
-                print(f"{c.script:60} {ip} {stack:4} {'pass' if c.passed else 'FAIL'} "
-                      f"{c.error[:80]}", flush=True)
+    todo = [(s, ip) for s in scripts(args.filter, zerocopy=not args.no_zerocopy)
+            for ip in ("ipv4", "ipv6")] + our_scripts(args.filter)
+    stacks = ["lkl"] if args.no_host else ["lkl", "host"]
+    for script, ip in todo:
+        for stack in stacks:
+            c = run_case(script, ip, stack, args.timeout, args.tolerance_usecs,
+                         args.adapter.resolve())
+            cases.append(c)
+            print(f"{c.script:60} {ip} {stack:4} {'pass' if c.passed else 'FAIL'} "
+                  f"{c.error[:80]}", flush=True)
     report = write_report(cases, args.note, args.name)
     print(json.dumps(report["summary"]))
-    s = report["summary"]["non_zerocopy_lkl"].split("/")
-    return 0 if s[0] == s[1] else 1
+    ok = all(a == b for a, b in (report["summary"][k].split("/")
+                                 for k in ("non_zerocopy_lkl", "ours_lkl")))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

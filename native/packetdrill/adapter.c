@@ -53,8 +53,11 @@ int pd_ready(void)
 
 static void __attribute__((noreturn)) fail(const char *what, long err)
 {
-	fprintf(stderr, "lkl-packetdrill: %s: %s\n", what,
-		err ? lkl_strerror(err) : "invalid");
+	if (err)
+		fprintf(stderr, "lkl-packetdrill: %s: %s\n", what,
+			lkl_strerror(err));
+	else
+		fprintf(stderr, "lkl-packetdrill: %s\n", what);
 	exit(EXIT_FAILURE);
 }
 
@@ -409,8 +412,10 @@ static void parse_flags(const char *flags)
 static void check_preloaded(void)
 {
 	extern int system(const char *);
+	/* The program's own scope: where its calls to system() bind. */
+	void *program = dlopen(NULL, RTLD_NOW);
 
-	if (dlsym(RTLD_DEFAULT, "system") != (void *)system)
+	if (!program || dlsym(program, "system") != (void *)system)
 		fail("this adapter must also be in LD_PRELOAD (else the "
 		     "scripts' shell commands would change the host)", 0);
 }
