@@ -49,7 +49,6 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t sent;		/* out gained a packet */
 	struct queue in, out;		/* to the kernel, from the kernel */
-	uint64_t taken;
 	uint8_t mac[6];
 } pd = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -146,12 +145,9 @@ static ssize_t pd_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 
 	pthread_mutex_lock(&pd.lock);
 	p = pop(&pd.in);
-	if (p) {
-		pd.taken++;
-		/* Empty again: the eventfd stops being readable. */
-		if (!pd.in.head && read(pd.be.rx_fd, &drain, sizeof(drain)) < 0)
-			drain = 0;
-	}
+	/* Empty again: the eventfd stops being readable. */
+	if (p && !pd.in.head && read(pd.be.rx_fd, &drain, sizeof(drain)) < 0)
+		drain = 0;
 	pthread_mutex_unlock(&pd.lock);
 	if (!p)
 		return -EAGAIN;
@@ -249,16 +245,6 @@ int pd_backend_inject(const void *ip, size_t len)
 		one = 0;
 	pthread_mutex_unlock(&pd.lock);
 	return 0;
-}
-
-uint64_t pd_backend_taken(void)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&pd.lock);
-	n = pd.taken;
-	pthread_mutex_unlock(&pd.lock);
-	return n;
 }
 
 int pd_backend_sniff(void *buf, size_t *len, long long *usecs,

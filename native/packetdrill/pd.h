@@ -37,8 +37,6 @@ struct lkl_netdev_backend *pd_backend_create(void);
 void pd_backend_set_mac(const uint8_t mac[6]);
 /* Queue one IP packet for the kernel; 0 or -errno. */
 int pd_backend_inject(const void *ip, size_t len);
-/* Frames the device has taken from the queue so far. */
-uint64_t pd_backend_taken(void);
 /*
  * The next IP packet the kernel sent, waiting up to timeout_ms: its
  * length (0 on timeout) into *len, its send time in microseconds of
