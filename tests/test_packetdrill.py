@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-import packetdrill as pd  # noqa: E402
+from harness import packetdrill as pd  # noqa: E402
 
 TIMEOUT = 60.0
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
+from harness.netns import Netns  # noqa: E402
 
 NBYTES = 1 << 20
 PORT = 5400
