@@ -21,16 +21,24 @@ standard library's socket API::
 - Network devices: :class:`Nic` on a :class:`Tap`, :class:`RawSocket` or
   :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
   ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).
+- Running unmodified code: ``lkl.patch(kernel)`` / ``with lkl.patched():``
+  put the standard library's sockets on the kernel (:mod:`lkl.socket`).
 - Errors: the standard library's ``OSError`` subclasses, and
   :class:`KernelError` when no kernel can serve a call.
 """
 
-from lkl import constants
+# The standard library on the kernel: lkl.patch(kernel) (the module is
+# callable), with lkl.patched(kernel); lkl.socket is the socket class.
+from lkl import (
+    constants,
+    patch,
+)
 from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
 from lkl.net import Backend, Nic, Offload, Pipe, RawSocket, Tap
+from lkl.patch import patched
 
 __version__ = "0.1.0"
 
@@ -51,5 +59,7 @@ __all__ = [
     "Tap",
     "RawSocket",
     "Pipe",
+    "patch",
+    "patched",
     *constants.__all__,
 ]
