@@ -24,8 +24,8 @@ import lkl
 import lkl.socket as lsocket
 
 STACKS = os.environ.get("LKL_TEST_STACKS", "stdlib,lkl").split(",")
-PARAMS = [p for p in ("host", "lkl.Socket", "lkl.socket") if p == "host" and "stdlib" in STACKS
-          or p != "host" and "lkl" in STACKS]
+PARAMS = [p for p in ("host", "lkl.Socket", "lkl.socket") if (p == "host" and "stdlib" in STACKS)
+          or (p != "host" and "lkl" in STACKS)]
 
 
 @pytest.fixture(params=PARAMS)
