@@ -208,6 +208,8 @@ struct watch {
 	int u, c;		/* the endpoint and its hidden peer */
 	unsigned gen;
 	unsigned shown;		/* SHOWN_* bits: what u shows now */
+	unsigned seq;		/* checks shown so far (see glue_watch_settle) */
+	short last;		/* the revents the last check saw */
 };
 
 #define SHOWN_READABLE 1u
@@ -294,6 +296,8 @@ static void watch_show(struct watch *w, short revents)
 		}
 	}
 	w->shown = want;
+	w->last = revents;
+	__atomic_add_fetch(&w->seq, 1, __ATOMIC_RELEASE);
 }
 
 static long poll_now(struct lkl_pollfd *fds, long n)
@@ -518,6 +522,41 @@ void glue_watch_refresh(int slot, unsigned gen)
 		watch_check(w);
 		pthread_mutex_unlock(&w->lock);
 	}
+}
+
+unsigned glue_watch_seq(int slot, unsigned gen)
+{
+	struct watch *w = watch_lock(slot, gen);
+	unsigned seq = 0;
+
+	if (w) {
+		seq = w->seq;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return seq;
+}
+
+void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained)
+{
+	struct watch *w = watch_lock(slot, gen);
+	short revents;
+
+	if (!w)
+		return;
+	/*
+	 * The call drained the socket, and no check was shown since before
+	 * it: so any data that came since is an epoll event the poller has
+	 * yet to show, after this.  End of file and errors stay readable,
+	 * so they always take a real check.
+	 */
+	if (drained && w->seq == seq &&
+	    !(w->last & (LKL_POLLRDHUP | LKL_POLLHUP | LKL_POLLERR))) {
+		revents = w->shown & SHOWN_UNWRITABLE ? 0 : WRITE_EVENTS;
+		watch_show(w, revents);
+	} else {
+		watch_check(w);
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 int glue_watch_shown(int slot, unsigned gen)

@@ -54,6 +54,14 @@ int glue_console_closed(void);
 int glue_watch_add(int kfd, int *slot, unsigned *gen, int *hostfd);
 /* Check kfd now (one zero-timeout ppoll) and update the endpoint. */
 void glue_watch_refresh(int slot, unsigned gen);
+/*
+ * After a read-type call: seq is glue_watch_seq() from before the call,
+ * drained says the call left nothing to read (EAGAIN, or a short stream
+ * read).  Then, unless a check was shown meanwhile, the endpoint stops
+ * showing readable without a kernel call; otherwise as refresh.
+ */
+unsigned glue_watch_seq(int slot, unsigned gen);
+void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained);
 /* What the endpoint shows: GLUE_READ | GLUE_WRITE bits; -1 if stale. */
 int glue_watch_shown(int slot, unsigned gen);
 void glue_watch_del(int slot, unsigned gen);

@@ -257,6 +257,8 @@ cdef class _SocketBase:
         on EINTR, wait for ``events`` up to ``deadline`` on EAGAIN, keep the
         readiness eventfds true, raise on error."""
         cdef long ret
+        cdef unsigned seq = 0
+        cdef bint drained
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
@@ -272,6 +274,8 @@ cdef class _SocketBase:
             else:
                 _wait_ready(params[0], events, deadline)
         while True:
+            if op == _OP_READ and self._wslot >= 0:
+                seq = glue_watch_seq(self._wslot, self._wgen)
             with nogil:
                 ret = glue_syscall(nr, params)
             if ret >= 0:
@@ -285,7 +289,14 @@ cdef class _SocketBase:
                 _wait_ready(params[0], events, deadline)
                 continue
             break
-        if op != _OP_OTHER:
+        if op == _OP_READ and self._wslot >= 0:
+            # A short stream read or EAGAIN drained it: no kernel call needed.
+            drained = ret == -LKL_EAGAIN or (
+                nr == LKL__NR_recvfrom and self._type == LKL_SOCK_STREAM
+                and 0 < ret < params[2] and not (params[3] & LKL_MSG_PEEK))
+            with nogil:
+                glue_watch_settle(self._wslot, self._wgen, seq, drained)
+        elif op != _OP_OTHER:
             self._refresh()
         if ret < 0:
             _raise_errno(ret)

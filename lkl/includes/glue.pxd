@@ -14,6 +14,8 @@ cdef extern from "_glue.h" nogil:
 
     int glue_watch_add(int kfd, int *slot, unsigned *gen, int *hostfd)
     void glue_watch_refresh(int slot, unsigned gen)
+    unsigned glue_watch_seq(int slot, unsigned gen)
+    void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained)
     int glue_watch_shown(int slot, unsigned gen)
     void glue_watch_del(int slot, unsigned gen)
     int glue_poller_error()
