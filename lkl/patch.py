@@ -55,6 +55,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("socket", "gethostbyaddr", "lkl.socket:gethostbyaddr"),
     Patch("socket", "getnameinfo", "lkl.socket:getnameinfo"),
     Patch("socket", "gethostname", "lkl.socket:gethostname"),
+    Patch("socket", "sethostname", "lkl.socket:sethostname"),
     Patch("ssl:SSLContext", "wrap_socket", "lkl.patch:_wrap_socket"),
 )
 

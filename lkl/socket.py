@@ -44,6 +44,7 @@ __all__ = [
     "gethostbyaddr",
     "getnameinfo",
     "gethostname",
+    "sethostname",
     "is_lkl_fd",
     "lkl_socket_of",
     "LKL_FAMILIES",
@@ -61,6 +62,7 @@ __implements__ = [
     "gethostbyaddr",
     "getnameinfo",
     "gethostname",
+    "sethostname",
 ]
 
 #: The families whose sockets are made in the kernel.
@@ -125,7 +127,32 @@ def is_lkl_fd(fd: int) -> bool:
 
 # ---- the socket class -----------------------------------------------------------
 
-class socket(_StdSocket):
+_MISSING: Any = object()
+
+
+class _SocketType(type):
+    """The metaclass of lkl.socket.socket: any stdlib socket is an instance.
+
+    Under the patch ``socket.socket`` is lkl.socket.socket, and the host's
+    sockets (AF_UNIX, socketpair, ones made before the patch) must still
+    pass ``isinstance(s, socket.socket)``, as they do unpatched.
+    """
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls is socket:
+            return isinstance(obj, _StdSocket)
+        return type.__instancecheck__(cls, obj)
+
+
+def _dead_socket() -> _LklSocket:
+    """A closed lkl.Socket (kfd -1): what a detached object keeps."""
+    dead: _LklSocket = _LklSocket.__new__(_LklSocket)
+    dead._io_refs = 0
+    dead._closed = True
+    return dead
+
+
+class socket(_StdSocket, metaclass=_SocketType):
     """A ``socket.socket`` whose socket is in the lkl kernel.
 
     ``socket(family=AF_INET, type=SOCK_STREAM, proto=0, fileno=None)``, as
@@ -149,7 +176,7 @@ class socket(_StdSocket):
             inner = _adopt(fileno)
             if inner is None:
                 return _StdSocket(family, type, proto, fileno)
-            return cls._wrap(inner, fileno)
+            return cls._wrap(inner, fileno, (family, type, proto))
         family = _std.AF_INET if family == -1 else family
         if family == _std.AF_UNIX:
             return _StdSocket(family, type, proto)
@@ -167,11 +194,13 @@ class socket(_StdSocket):
         pass  # __new__ did it all
 
     @classmethod
-    def _wrap(cls, inner: _LklSocket, fileno: int | None = None) -> socket:
+    def _wrap(cls, inner: _LklSocket, fileno: int | None = None,
+              given: tuple[int, int, int] = (-1, -1, -1)) -> socket:
         """An object of ``cls`` on kernel socket ``inner``.
 
-        Its host fd is a dup of the endpoint, or ``fileno`` itself (made to refer to
-        it).
+        Its host fd is a dup of the endpoint, or ``fileno`` itself (made to
+        refer to it); ``given`` family, type and proto (-1: the socket's)
+        are what the object reports, as the stdlib's fileno= form does.
         """
         self: socket = _socket.socket.__new__(cls)
         try:
@@ -184,8 +213,12 @@ class socket(_StdSocket):
                 fd = fileno
                 if _key(fd) != key:
                     os.dup2(endpoint, fd, inheritable=False)
-            kind = inner.type
-            _socket.socket.__init__(self, inner.family, kind, inner.proto, fd)
+            family, kind, proto = (inner.family if given[0] == -1 else given[0],
+                                   inner.type if given[1] == -1 else given[1],
+                                   inner.proto if given[2] == -1 else given[2])
+            _socket.socket.__init__(self, family, kind, proto, fd)
+            # The host fd's O_NONBLOCK follows the timeout, as the stdlib's.
+            _socket.socket.settimeout(self, inner.gettimeout())
         except BaseException:
             inner.close()
             raise
@@ -241,11 +274,12 @@ class socket(_StdSocket):
         self._closed = True
         key = _key(_socket.socket.fileno(self))
         fd = _socket.socket.detach(self)
-        if key is not None and self._sock.kfd >= 0:
+        sock, self._sock = self._sock, _dead_socket()
+        if key is not None and sock.kfd >= 0:
             entry = _endpoints.get(key)
-            if entry is None or entry.get() is not self._sock:
-                entry = _endpoints[key] = _Entry(self._sock)
-            entry.detached = self._sock
+            if entry is None or entry.get() is not sock:
+                entry = _endpoints[key] = _Entry(sock)
+            entry.detached = sock
         return fd
 
     def dup(self) -> socket:
@@ -275,6 +309,7 @@ class socket(_StdSocket):
     def settimeout(self, value: float | None) -> None:
         """As socket.socket.settimeout."""
         self._sock.settimeout(value)
+        _socket.socket.settimeout(self, value)
 
     def gettimeout(self) -> float | None:
         """As socket.socket.gettimeout."""
@@ -283,6 +318,7 @@ class socket(_StdSocket):
     def setblocking(self, flag: bool) -> None:
         """As socket.socket.setblocking."""
         self._sock.setblocking(flag)
+        _socket.socket.setblocking(self, flag)
 
     def getblocking(self) -> bool:
         """As socket.socket.getblocking."""
@@ -340,9 +376,9 @@ class socket(_StdSocket):
         """As socket.socket.sendall."""
         self._sock.sendall(data, flags)
 
-    def sendto(self, data: Any, flags_or_address: Any, address: Any = None) -> int:
+    def sendto(self, data: Any, flags_or_address: Any, address: Any = _MISSING) -> int:
         """As socket.socket.sendto (data, address) or (data, flags, address)."""
-        if address is None:
+        if address is _MISSING:
             return self._sock.sendto(data, flags_or_address)
         return self._sock.sendto(data, flags_or_address, address)
 
@@ -362,6 +398,12 @@ class socket(_StdSocket):
         for os.sendfile).
         """
         return self._sendfile_use_send(file, offset, count)  # type: ignore[attr-defined,no-any-return]
+
+    def _sendfile_use_sendfile(self, file: Any, offset: int = 0,
+                               count: int | None = None) -> int:
+        # os.sendfile would write into the host readiness endpoint.
+        raise _std._GiveupOnSendfile(  # type: ignore[attr-defined]
+            "os.sendfile() cannot reach a kernel socket")
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """As socket.socket.recv."""
@@ -437,6 +479,15 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> Any:
     return socket._wrap(sock.dup())
 
 
+def _socket_class() -> Any:
+    """The class to make sockets with: lkl.socket's, or what replaced it on top.
+
+    A test's mock of socket.socket is respected, as by the stdlib's helpers.
+    """
+    current = _std.socket
+    return socket if current is _StdSocket else current
+
+
 def create_connection(address: tuple[str, int], timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
                       source_address: Any = None, *, all_errors: bool = False) -> socket:
     """As socket.create_connection.
@@ -446,10 +497,11 @@ def create_connection(address: tuple[str, int], timeout: Any = _GLOBAL_DEFAULT_T
     """
     host, port = address
     errors: list[OSError] = []
+    cls = _socket_class()
     for family, kind, proto, _name, sockaddr in getaddrinfo(host, port, 0, _std.SOCK_STREAM):
         sock = None
         try:
-            sock = socket(family, kind, proto)
+            sock = cls(family, kind, proto)
             if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
@@ -481,7 +533,7 @@ def create_server(address: tuple[str, int], *, family: int = _std.AF_INET,
     """
     if dualstack_ipv6 and family != _std.AF_INET6:
         raise ValueError("dualstack_ipv6 requires AF_INET6 family")
-    sock = socket(family, _std.SOCK_STREAM)
+    sock = _socket_class()(family, _std.SOCK_STREAM)
     try:
         sock.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEADDR, 1)
         if reuse_port:
@@ -601,4 +653,10 @@ def getnameinfo(sockaddr: Any, flags: int) -> tuple[str, str]:
 def gethostname() -> str:
     """The kernel's host name (its uname nodename)."""
     return _kernel().uname().nodename  # type: ignore[no-any-return]
+
+
+def sethostname(name: str | bytes) -> None:
+    """Set the kernel's host name (its uname nodename; the host's is untouched)."""
+    raw = name.encode() if isinstance(name, str) else bytes(name)
+    _kernel().syscall("sethostname", raw, len(raw))
 

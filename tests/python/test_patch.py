@@ -119,6 +119,7 @@ def test_stdlib_sockets_are_kernel_sockets(patched, kernel):
         assert type(s.family) is socket.AddressFamily
         assert type(u) is lsocket._StdSocket     # AF_UNIX on the host
         assert type(a) is lsocket._StdSocket and a.family == socket.AF_UNIX
+        assert isinstance(a, socket.socket) and isinstance(u, socket.socket)  # still
         a.sendall(b"u")
         assert b.recv(1) == b"u"
         assert socket.gethostname() == kernel.uname().nodename
@@ -128,6 +129,16 @@ def test_stdlib_sockets_are_kernel_sockets(patched, kernel):
     finally:
         for x in (s, u, a, b):
             x.close()
+
+
+def test_hostname_is_the_kernels(patched, kernel):
+    before, host = kernel.uname().nodename, os.uname().nodename
+    try:
+        socket.sethostname("lkl-patched")
+        assert socket.gethostname() == kernel.uname().nodename == "lkl-patched"
+        assert os.uname().nodename == host
+    finally:
+        socket.sethostname(before)
 
 
 def test_undo_gives_host_sockets_back(kernel):

@@ -160,6 +160,8 @@ def test_fileno_form_and_fromfd(mod, tcp_pair):
     cli, conn, _srv = tcp_pair
     fd = conn.detach()
     assert conn.fileno() == -1
+    with pytest.raises(OSError):
+        conn.recv(1)                             # the object let it go
     back = mod.socket(fileno=fd)                 # the detached socket, adopted
     assert back.fileno() == fd and type(back) is mod.socket
     cli.sendall(b"hi")
