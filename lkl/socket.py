@@ -127,9 +127,6 @@ def is_lkl_fd(fd: int) -> bool:
 
 # ---- the socket class -----------------------------------------------------------
 
-_MISSING: Any = object()
-
-
 class _SocketType(type):
     """The metaclass of lkl.socket.socket: any stdlib socket is an instance.
 
@@ -157,9 +154,9 @@ class socket(_StdSocket, metaclass=_SocketType):
 
     ``socket(family=AF_INET, type=SOCK_STREAM, proto=0, fileno=None)``, as
     the stdlib's.  With ``fileno`` the readiness fd of an lkl socket (or a
-    dup of one), the object wraps that kernel socket: a detached one is
-    adopted as it is, a live one is duplicated (a new kernel fd) and its
-    endpoint takes the number ``fileno``.  Any other ``fileno``, and
+    dup of one), the object wraps that kernel socket and that fd: a
+    detached one is taken over, a live one is shared (as two stdlib objects
+    on one fd: closing either closes it).  Any other ``fileno``, and
     ``AF_UNIX``, give a host ``socket.socket``.
 
     Timeouts and non-blocking mode behave as the stdlib's; blocking calls
@@ -207,12 +204,8 @@ class socket(_StdSocket, metaclass=_SocketType):
             endpoint = inner.fileno()
             key = _key(endpoint)
             assert key is not None
-            if fileno is None:
-                fd = os.dup(endpoint)
-            else:
-                fd = fileno
-                if _key(fd) != key:
-                    os.dup2(endpoint, fd, inheritable=False)
+            # A given fileno refers to the endpoint already (found by it).
+            fd = os.dup(endpoint) if fileno is None else fileno
             family, kind, proto = (inner.family if given[0] == -1 else given[0],
                                    inner.type if given[1] == -1 else given[1],
                                    inner.proto if given[2] == -1 else given[2])
@@ -220,7 +213,8 @@ class socket(_StdSocket, metaclass=_SocketType):
             # The host fd's O_NONBLOCK follows the timeout, as the stdlib's.
             _socket.socket.settimeout(self, inner.gettimeout())
         except BaseException:
-            inner.close()
+            if fileno is None:
+                inner.close()
             raise
         self._io_refs = 0  # type: ignore[attr-defined]
         self._closed = False
@@ -376,11 +370,11 @@ class socket(_StdSocket, metaclass=_SocketType):
         """As socket.socket.sendall."""
         self._sock.sendall(data, flags)
 
-    def sendto(self, data: Any, flags_or_address: Any, address: Any = _MISSING) -> int:
+    def sendto(self, data: Any, *args: Any) -> int:
         """As socket.socket.sendto (data, address) or (data, flags, address)."""
-        if address is _MISSING:
-            return self._sock.sendto(data, flags_or_address)
-        return self._sock.sendto(data, flags_or_address, address)
+        if len(args) not in (1, 2):
+            raise TypeError(f"sendto() takes 2 or 3 arguments ({len(args) + 1} given)")
+        return self._sock.sendto(data, *args)
 
     def sendmsg(self, buffers: Iterable[Any], ancdata: Iterable[Any] = (),
                 flags: int = 0, address: Any = None) -> int:
@@ -450,7 +444,9 @@ class socket(_StdSocket, metaclass=_SocketType):
 def _adopt(fd: int) -> _LklSocket | None:
     """The kernel socket a ``fileno=fd`` construction takes.
 
-    A detached one itself, a live one duplicated; None if ``fd`` is not an lkl fd.
+    A detached one is taken over; a live one is shared with the object that
+    owns it, as two stdlib objects on one fd share it (closing either closes
+    it).  None if ``fd`` is not an lkl fd.
     """
     if isinstance(fd, bool) or not isinstance(fd, int):
         return None
@@ -459,10 +455,8 @@ def _adopt(fd: int) -> _LklSocket | None:
     sock = entry.get() if entry is not None else None
     if entry is None or sock is None:
         return None
-    if entry.detached is not None:
-        entry.detached = None
-        return sock
-    return sock.dup()
+    entry.detached = None
+    return sock
 
 
 # ---- module functions ---------------------------------------------------------

@@ -176,6 +176,20 @@ def test_fileno_form_and_fromfd(mod, tcp_pair):
     other.close()
 
 
+def test_fileno_form_on_a_live_socket_shares_it(mod, tcp_pair):
+    cli, conn, _srv = tcp_pair
+    alias = mod.socket(fileno=conn.fileno())     # http.client's response.fileno() use
+    assert alias.fileno() == conn.fileno()
+    alias.sendall(b"via alias")
+    cli.settimeout(5)
+    assert cli.recv(100) == b"via alias"
+    alias.detach()                               # leaves the socket to conn
+    conn.sendall(b"conn")
+    assert cli.recv(100) == b"conn"
+    conn.close()                                 # the one close: the peer sees EOF
+    assert cli.recv(100) == b""
+
+
 def test_unix_sockets_stay_on_the_host(mod):
     a, b = socket.socketpair()
     u = mod.socket(socket.AF_UNIX, socket.SOCK_STREAM)
