@@ -143,8 +143,10 @@ def _aliases(originals: dict[int, tuple[Any, Any]],
 
 def _install(state: _State) -> None:
     by_id: dict[int, tuple[Any, Any]] = {}
-    for p in PATCHES:
-        owner = _resolve(p.owner)
+    # Import every owner first: a module imported after socket.socket is
+    # replaced would subclass lkl's class (ssl.SSLSocket must not).
+    owners = [_resolve(p.owner) for p in PATCHES]
+    for p, owner in zip(PATCHES, owners, strict=True):
         original = owner.__dict__[p.name] if isinstance(owner, type) else getattr(owner, p.name)
         replacement = _resolve(p.replacement)
         state.originals[(p.owner, p.name)] = original

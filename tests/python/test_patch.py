@@ -378,3 +378,26 @@ def test_a_kernel_halted_under_a_patch_fails_calls_and_never_hangs():
         print("ok", round(time.monotonic() - start, 1))
     """, timeout=60)
     assert out.startswith("ok")
+
+
+@pytest.mark.isolated
+def test_modules_the_patch_imports_keep_the_stdlib_base_class():
+    out = run_ok("""
+        import sys, socket
+        assert "ssl" not in sys.modules
+        import lkl
+        k = lkl.boot()
+        with lkl.patched(k):
+            import ssl
+            assert ssl.SSLSocket.__mro__[1] is lkl.patch.get_original(socket, "socket")
+            a, b = socket.socketpair()          # TLS over host sockets: the stdlib's
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(a, do_handshake_on_connect=False)
+            assert isinstance(s, ssl.SSLSocket)
+            s.close(); b.close()
+        print("ok")
+        k.halt()
+    """)
+    assert out.strip() == "ok"
