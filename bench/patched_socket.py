@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import socket
 import statistics
@@ -120,7 +121,8 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = [
         "# Patched socket.socket: per-call cost",
         "",
-        f"`python bench/patched_socket.py --calls {doc['calls']}` on {doc['machine']}. "
+        f"`python bench/patched_socket.py --calls {doc['calls']}` on {doc['machine']} "
+        f"(1-minute load average {doc['loadavg_1min']:.1f} at the end: a shared machine). "
         "Medians (p99) in µs, one thread, connected TCP pair with TCP_NODELAY; "
         "`host` = stdlib socket on the host loopback (baseline, same run); "
         "`patched` = socket.socket under lkl.patch() on the kernel's loopback; "
@@ -157,7 +159,8 @@ def main() -> None:
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     doc = {"benchmark": "patched_socket", "calls": args.calls,
            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-           "python": platform.python_version(), "runs": runs}
+           "python": platform.python_version(), "loadavg_1min": os.getloadavg()[0],
+           "runs": runs}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "patched_socket.json").write_text(json.dumps(doc, indent=2) + "\n")
     md = markdown(doc)

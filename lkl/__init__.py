@@ -27,12 +27,8 @@ standard library's socket API::
   :class:`KernelError` when no kernel can serve a call.
 """
 
-# The standard library on the kernel: lkl.patch(kernel) (the module is
-# callable), with lkl.patched(kernel); lkl.socket is the socket class.
-from lkl import (
-    constants,
-    patch,
-)
+# lkl.patch is a callable module (lkl.patch(kernel)); lkl.socket the stdlib's class.
+from lkl import constants, patch, socket  # noqa: F401  (socket: lkl.socket)
 from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
