@@ -24,7 +24,8 @@ standard library's socket API::
 - Running unmodified code: ``lkl.patch(kernel)`` / ``with lkl.patched():``
   put the standard library's sockets on the kernel (:mod:`lkl.socket`).
 - Errors: the standard library's ``OSError`` subclasses, and
-  :class:`KernelError` when no kernel can serve a call.
+  :class:`KernelError` (an ``OSError`` too: errno ENODEV) when no kernel
+  can serve a call.
 """
 
 # lkl.patch is a callable module (lkl.patch(kernel)); lkl.socket the stdlib's class.
@@ -33,7 +34,7 @@ from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
-from lkl.net import Backend, Nic, Offload, Pipe, RawSocket, Tap
+from lkl.net.nic import Backend, Nic, Offload, Pipe, RawSocket, Tap
 from lkl.patch import patched
 
 __version__ = "0.1.0"
@@ -57,5 +58,5 @@ __all__ = [
     "Pipe",
     "patch",
     "patched",
-    *constants.__all__,
+    *constants.__annotations__,  # its declared names (see lkl/constants.py)
 ]
