@@ -88,8 +88,12 @@ class _Entry:
 
     __slots__ = ("detached", "ref")
 
-    def __init__(self, sock: _LklSocket) -> None:
-        self.ref: Any = weakref.ref(sock)
+    def __init__(self, sock: _LklSocket, key: tuple[int, int]) -> None:
+        def forget(_ref: Any) -> None:  # the socket went unclosed: drop the entry
+            if _endpoints.get(key) is self:
+                del _endpoints[key]
+
+        self.ref: Any = weakref.ref(sock, forget)
         self.detached: _LklSocket | None = None
 
     def get(self) -> _LklSocket | None:
@@ -221,7 +225,7 @@ class socket(_StdSocket, metaclass=_SocketType):
         self._sock = inner
         entry = _endpoints.get(key)
         if entry is None or entry.get() is not inner:
-            entry = _endpoints[key] = _Entry(inner)
+            entry = _endpoints[key] = _Entry(inner, key)
         entry.detached = None
         return self
 
@@ -272,7 +276,7 @@ class socket(_StdSocket, metaclass=_SocketType):
         if key is not None and sock.kfd >= 0:
             entry = _endpoints.get(key)
             if entry is None or entry.get() is not sock:
-                entry = _endpoints[key] = _Entry(sock)
+                entry = _endpoints[key] = _Entry(sock, key)
             entry.detached = sock
         return fd
 
