@@ -402,3 +402,41 @@ def test_modules_the_patch_imports_keep_the_stdlib_base_class():
         k.halt()
     """)
     assert out.strip() == "ok"
+
+
+def test_resolver_and_tls_hooks_are_called_with_the_agreed_signatures(kernel, monkeypatch):
+    """lkl.resolver and lkl.ssl (another part of the package) plug in here:
+    stand-ins record how the patch calls them."""
+    calls: list[tuple[Any, ...]] = []
+    resolver = types.ModuleType("lkl.resolver")
+    resolver.getaddrinfo = lambda *a: calls.append(("gai", *a)) or [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", a[2]))]
+    resolver.gethostbyname = lambda *a: calls.append(("ghbn", *a)) or "127.0.0.1"
+    resolver.gethostbyname_ex = lambda *a: (calls.append(("ghbn_ex", *a))
+                                            or (a[1], [], ["127.0.0.1"]))
+    resolver.getnameinfo = lambda *a: calls.append(("gni", *a)) or ("example.test", "80")
+    tls = types.ModuleType("lkl.ssl")
+    tls.install = lambda k: calls.append(("install", k))
+    tls.uninstall = lambda: calls.append(("uninstall",))
+    tls.wrap_socket = lambda ctx, sock, *a, **kw: calls.append(("wrap", ctx, sock, a, kw)) or "tls"
+    monkeypatch.setitem(sys.modules, "lkl.resolver", resolver)
+    monkeypatch.setitem(sys.modules, "lkl.ssl", tls)
+    with lkl.patched(kernel):
+        assert calls == [("install", kernel)]
+        srv = socket.create_server(("127.0.0.1", 0))
+        port = srv.getsockname()[1]
+        with socket.create_connection(("example.test", port), timeout=5) as c:
+            assert c.getpeername() == ("127.0.0.1", port)
+        assert ("gai", kernel, "example.test", port, 0, socket.SOCK_STREAM, 0, 0) in calls
+        assert socket.gethostbyname("example.test") == "127.0.0.1"
+        assert socket.gethostbyname_ex("example.test")[2] == ["127.0.0.1"]
+        assert socket.getnameinfo(("127.0.0.1", 80), 0) == ("example.test", "80")
+        assert ("ghbn", kernel, "example.test") in calls
+        assert ("gni", kernel, ("127.0.0.1", 80), 0) in calls
+        ctx = ssl.create_default_context()
+        s = socket.socket()
+        assert ctx.wrap_socket(s, server_hostname="example.test") == "tls"
+        assert calls[-1] == ("wrap", ctx, s, (), {"server_hostname": "example.test"})
+        s.close()
+        srv.close()
+    assert calls[-1] == ("uninstall",)
