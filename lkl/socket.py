@@ -176,11 +176,11 @@ class socket(_StdSocket, metaclass=_SocketType):
         if fileno is not None:
             inner = _adopt(fileno)
             if inner is None:
-                return _StdSocket(family, type, proto, fileno)
+                return _host_socket(cls, family, type, proto, fileno)
             return cls._wrap(inner, fileno, (family, type, proto))
         family = _std.AF_INET if family == -1 else family
         if family == _std.AF_UNIX:
-            return _StdSocket(family, type, proto)
+            return _host_socket(cls, family, type, proto, None)
         if family not in LKL_FAMILIES:
             raise OSError(_errno.EAFNOSUPPORT,
                           f"{os.strerror(_errno.EAFNOSUPPORT)}: family {family!r} "
@@ -282,7 +282,13 @@ class socket(_StdSocket, metaclass=_SocketType):
 
     def dup(self) -> socket:
         """A new socket object on the same kernel socket (a new kernel fd)."""
-        return type(self)._wrap(self._sock.dup())
+        if isinstance(self._sock, _HostCalls):
+            return type(self)(self.family, self.type, self.proto,
+                              fileno=os.dup(_socket.socket.fileno(self)))
+        twin = type(self)._wrap(self._sock.dup())
+        if type(self) is not socket:  # a subclass's __init__ runs, as the stdlib's dup
+            twin.__init__(self.family, self.type, self.proto, twin.fileno())  # type: ignore[misc]
+        return twin
 
     def accept(self) -> tuple[socket, Any]:
         """Accept a connection.
@@ -290,8 +296,14 @@ class socket(_StdSocket, metaclass=_SocketType):
         ``(socket, address)`` with a socket of this class (blocking unless a default
         timeout is set, as the stdlib's).
         """
+        if isinstance(self._sock, _HostCalls):
+            fd, address = _socket.socket._accept(self)  # type: ignore[attr-defined]
+            conn = socket(self.family, self.type, self.proto, fileno=fd)
+            if _std.getdefaulttimeout() is None and self.gettimeout():
+                conn.setblocking(True)
+            return conn, address
         inner, address = self._sock.accept()
-        return type(self)._wrap(inner), address
+        return socket._wrap(inner), address  # the base class, as the stdlib's accept
 
     def _accept(self) -> tuple[int, Any]:
         conn, address = self.accept()
@@ -443,6 +455,53 @@ class socket(_StdSocket, metaclass=_SocketType):
             view[:n] = data[done:done + n]
             done += n
         return len(data), anc, msg_flags, address
+
+
+class _HostCalls:
+    """The kernel-socket calls of a host-mode object, done on its host fd.
+
+    A subclass of lkl.socket.socket (one defined while the patch was on)
+    made for AF_UNIX or on a host fd must be an instance of that subclass,
+    yet a host socket: its ``_sock`` is this, which runs each call as the
+    C-level ``_socket.socket`` method on the object itself.
+    """
+
+    __slots__ = ("_owner",)
+    kfd = -1
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(_socket.socket, name)
+        owner = self._owner
+        return lambda *args: method(owner, *args)
+
+    def listen(self, backlog: int | None = None) -> None:
+        if backlog is None:
+            _socket.socket.listen(self._owner)
+        else:
+            _socket.socket.listen(self._owner, backlog)
+
+    def fileno(self) -> int:
+        return _socket.socket.fileno(self._owner)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        pass  # _real_close closes the fd itself
+
+
+def _host_socket(cls: Any, family: int, type: int, proto: int, fileno: int | None) -> Any:
+    """A host socket for ``socket(...)``.
+
+    The stdlib's class itself, or for a subclass an instance of it in host
+    mode (see _HostCalls).
+    """
+    if cls is socket:
+        return _StdSocket(family, type, proto, fileno)
+    self = _socket.socket.__new__(cls)
+    _StdSocket.__init__(self, family, type, proto, fileno)
+    self._sock = _HostCalls(self)
+    return self
 
 
 def _adopt(fd: int) -> _LklSocket | None:

@@ -288,3 +288,57 @@ def test_lkl_fd_lookup(kernel):
     finally:
         s.close()
     assert lkl.Socket is not lsocket.socket
+
+
+def test_subclasses_made_while_patched_work_on_both_stacks(kernel):
+    class Counting(lsocket.socket):              # as a library imported under the patch
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sent = 0
+
+        def send(self, data, flags=0):
+            n = super().send(data, flags)
+            self.sent += n
+            return n
+
+    a, b = socket.socketpair()
+    host = Counting(socket.AF_UNIX, socket.SOCK_STREAM, 0, a.detach())
+    try:
+        assert isinstance(host, Counting) and host.kfd == -1 and host.family == socket.AF_UNIX
+        assert host.send(b"host") == 4 and host.sent == 4
+        assert b.recv(10) == b"host"
+        host.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            host.recv(1)
+        twin = host.dup()
+        assert isinstance(twin, Counting) and twin.kfd == -1
+        twin.close()
+    finally:
+        host.close()
+        b.close()
+    srv = Counting()
+    try:
+        assert srv.kfd >= 0 and isinstance(srv, Counting)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        cli = lsocket.create_connection(srv.getsockname(), timeout=5)
+        conn, _ = srv.accept()
+        assert type(conn) is lsocket.socket and conn.kfd >= 0   # as the stdlib's accept
+        twin = srv.dup()
+        assert isinstance(twin, Counting) and twin.sent == 0 and twin.kfd >= 0
+        assert conn.send(b"lkl") == 3
+        assert cli.recv(10) == b"lkl"
+        for s in (cli, conn, twin):
+            s.close()
+    finally:
+        srv.close()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as lst:
+        lst.bind("\0lkl-test-" + str(os.getpid()))
+        lst.listen()
+        c = Counting(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(lst.getsockname())
+        conn, _ = lst.accept()
+        c.sendall(b"u")
+        assert conn.recv(1) == b"u"
+        conn.close()
+        c.close()
