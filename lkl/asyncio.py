@@ -4,11 +4,11 @@ They return the standard ``asyncio.StreamReader``/``asyncio.StreamWriter``
 and an ``asyncio.Server``-like object, on any event loop with
 ``add_reader`` (the default selector loop, uvloop).
 
-How it waits: each lkl socket has a host eventfd (``Socket.fileno()``)
-that is readable while the kernel socket is readable, and on request a
-second one readable while it is writable.  The transport waits on the
-first with ``loop.add_reader``; it waits on the second only while it has
-buffered data the kernel did not take, so writing never spins.
+How it waits: each lkl socket has a host endpoint (``Socket.fileno()``)
+that is readable while the kernel socket is readable and writable while
+it is writable.  The transport waits on it with ``loop.add_reader``, and
+with ``loop.add_writer`` only while it has buffered data the kernel did
+not take, so writing never spins.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def _family(host: str | None) -> int:
 class LklTransport(_asyncio.Transport):
     """An asyncio transport over a connected, non-blocking lkl stream socket.
 
-    It reads when the socket's host eventfd says the kernel socket is
-    readable, sends at once when it can, and buffers the rest, waiting on
-    the writability eventfd only while data is buffered.  Flow control
+    It reads when the socket's host endpoint says the kernel socket is
+    readable, sends at once when it can, and buffers the rest, waiting for
+    the endpoint to be writable only while data is buffered.  Flow control
     (pause_writing/resume_writing, pause_reading/resume_reading) follows
     asyncio's selector transports.
     """
@@ -75,7 +75,7 @@ class LklTransport(_asyncio.Transport):
         self._protocol: Any = protocol
         self._server = server
         self._rfd = sock.fileno()
-        self._wfd: int | None = None
+        self._writing = False
         self._buffer: collections.deque[bytes | memoryview] = collections.deque()
         self._buffer_size = 0
         self._closing = False
@@ -124,7 +124,7 @@ class LklTransport(_asyncio.Transport):
         try:
             data = self._sock.recv(self.max_size)
         except (BlockingIOError, InterruptedError):
-            return  # the eventfd was rearmed by recv
+            return  # recv refreshed the endpoint: not readable
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -212,14 +212,12 @@ class LklTransport(_asyncio.Transport):
     def _wait_writable(self, on: bool) -> None:
         if self._sock is None:
             return
-        if on and self._wfd is None:
-            self._wfd = self._sock._write_event_fd(True)
-            self._loop.add_reader(self._wfd, self._write_ready)
-        elif not on and self._wfd is not None:
-            self._loop.remove_reader(self._wfd)
-            self._wfd = None
-            if self._sock.kfd >= 0:
-                self._sock._write_event_fd(False)
+        if on and not self._writing:
+            self._loop.add_writer(self._rfd, self._write_ready)
+            self._writing = True
+        elif not on and self._writing:
+            self._loop.remove_writer(self._rfd)
+            self._writing = False
 
     def _write_ready(self) -> None:
         if self._sock is None:
@@ -229,7 +227,7 @@ class LklTransport(_asyncio.Transport):
             try:
                 n = self._sock.send(chunk)
             except (BlockingIOError, InterruptedError):
-                return  # send rearmed the writability eventfd
+                return  # send refreshed the endpoint: not writable
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -360,9 +358,9 @@ class LklTransport(_asyncio.Transport):
             if self._protocol is not None:
                 self._protocol.connection_lost(exc)
         finally:
-            if self._wfd is not None:
-                self._loop.remove_reader(self._wfd)
-                self._wfd = None
+            if self._writing:
+                self._loop.remove_writer(self._rfd)
+                self._writing = False
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
@@ -379,14 +377,12 @@ def _set_result_unless_cancelled(fut: _asyncio.Future[Any], result: Any) -> None
 
 async def _wait_writable(loop: _asyncio.AbstractEventLoop, sock: Socket) -> None:
     fut: _asyncio.Future[None] = loop.create_future()
-    wfd = sock._write_event_fd(True)
-    loop.add_reader(wfd, _set_result_unless_cancelled, fut, None)
+    fd = sock.fileno()
+    loop.add_writer(fd, _set_result_unless_cancelled, fut, None)
     try:
         await fut
     finally:
-        loop.remove_reader(wfd)
-        if sock.kfd >= 0:
-            sock._write_event_fd(False)
+        loop.remove_writer(fd)
 
 
 async def _connect(kernel: Kernel, host: str, port: int, family: int | None) -> Socket:
