@@ -50,6 +50,7 @@ __all__ = [
     "getaddrinfo",
     "gethostbyname",
     "gethostbyname_ex",
+    "gethostbyaddr",
     "getnameinfo",
 ]
 
@@ -745,6 +746,30 @@ def _reverse(kernel: Any, cfg: Config, address: str) -> str | None:
         raise _gaierror(_socket.EAI_AGAIN)
     names = outcome.answers.get(dns.rdatatype.PTR, [])
     return names[0].rstrip(".") if names else None
+
+
+def gethostbyaddr(kernel: Any, ip_address: str) -> tuple[str, list[str], list[str]]:
+    """socket.gethostbyaddr through ``kernel``: (name, aliases, [address]).
+
+    ``ip_address`` may be a name too (it is resolved first, as the stdlib
+    does); an address without a name raises socket.herror(1, "Unknown host").
+    """
+    if not isinstance(ip_address, str):
+        raise TypeError(f"gethostbyaddr() argument 1 must be str, not {_type_name(ip_address)}")
+    k = _kernel_of(kernel)
+    address = str(getaddrinfo(k, ip_address, None, 0, _socket.SOCK_STREAM)[0][4][0])
+    cfg = config(k)
+    name = _reverse(k, cfg, address)
+    if name is None:
+        raise _socket.herror(1, "Unknown host")
+    aliases: list[str] = []
+    want = ipaddress.ip_address(address)
+    for addr, names in _hosts(cfg.hosts_file):
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(addr.partition("%")[0]) == want and names[0] == name:
+                aliases = names[1:]
+                break
+    return name, aliases, [address]
 
 
 def getnameinfo(kernel: Any, sockaddr: Any, flags: int) -> tuple[str, str]:

@@ -55,7 +55,9 @@ def wrap_socket(
     """TLS over the lkl socket ``sock``, as ``context.wrap_socket(sock, ...)``.
 
     The arguments and checks are the standard library's.  ``sock`` is taken
-    over (as the stdlib detaches its socket): use the result from now on.
+    over, as the stdlib does: use the result from now on
+    (the kernel socket moves to the result; ``sock`` is detached, or closed
+    if it is a wrapper such as lkl.socket.socket).
     A connected socket does the handshake here unless
     ``do_handshake_on_connect`` is false; an unconnected one does it in
     ``connect()``.
@@ -69,18 +71,25 @@ def wrap_socket(
 
 
 def _plain(sock: Any) -> Any:
-    """The lkl.Socket under ``sock`` (itself, or the one a wrapper holds)."""
+    """The kernel socket of ``sock``, as a new lkl.Socket.
+
+    ``sock`` is left detached or closed, as the standard library's
+    wrap_socket leaves it.
+    """
     from lkl._socket import Socket
 
-    if isinstance(sock, Socket):
-        return sock
-    inner = getattr(sock, "_lkl_socket", None)
-    if isinstance(inner, Socket):
-        return inner
-    # Any other socket with a kfd: take the kernel fd over.
     timeout = sock.gettimeout()
-    kfd = sock.detach() if hasattr(sock, "detach") else sock.kfd
-    plain = Socket(kfd=kfd)
+    if isinstance(sock, Socket):
+        family, type_, proto = sock.family, sock.type, sock.proto
+        plain = Socket(family, type_, proto, kfd=sock.detach())
+    else:
+        # A wrapper (lkl.socket.socket): keep its kernel socket by a dup
+        # of the kernel fd, and close the wrapper.
+        inner = getattr(sock, "lkl_socket", None)
+        if not isinstance(inner, Socket):
+            raise TypeError(f"{type(sock).__name__} has a kfd but no lkl_socket")
+        plain = inner.dup()
+        sock.close()
     plain.settimeout(timeout)
     return plain
 

@@ -187,6 +187,8 @@ def test_hosts_file(kernel: Any, dns_on_loopback: Responder) -> None:
     # localhost: both loopbacks are reachable, ::1 ranks first as in glibc.
     assert addresses(resolver.getaddrinfo(kernel, "localhost", 80)) == ["::1", "127.0.0.1"]
     assert resolver.getnameinfo(kernel, ("10.66.0.1", 80), 0) == ("files.test", "http")
+    assert resolver.gethostbyaddr(kernel, "10.66.0.1") == (
+        "files.test", ["files", "ftp.files.test"], ["10.66.0.1"])
     assert not dns_on_loopback.served, "the hosts file answered without DNS"
 
 
@@ -274,6 +276,10 @@ def test_getnameinfo(kernel: Any, dns_on_loopback: Responder) -> None:
     with pytest.raises(socket.gaierror) as e:
         resolver.getnameinfo(kernel, ("10.77.0.5", 80), socket.NI_NAMEREQD)
     assert e.value.errno == socket.EAI_NONAME
+    assert resolver.gethostbyaddr(kernel, "10.77.0.4") == ("v4only.corp.test", [],
+                                                          ["10.77.0.4"])
+    with pytest.raises(socket.herror, match="Unknown host"):
+        resolver.gethostbyaddr(kernel, "10.77.0.5")
     assert resolver.getnameinfo(
         kernel, ("fe80::1", 8080, 0, 1), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
     ) == ("fe80::1%1", "8080")

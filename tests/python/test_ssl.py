@@ -389,14 +389,16 @@ def test_tls_listener_accepts_tls(kernel: Any, pki: Pki) -> None:
         plain.bind(("127.0.0.1", 0))
         plain.listen()
         plain.settimeout(20)
+        address = plain.getsockname()
         listener = lkl.ssl.wrap_socket(server_context(pki), plain, server_side=True)
+        assert listener.getsockname() == address and listener.gettimeout() == 20
         got: dict[str, Any] = {}
 
         def client() -> None:
             with lkl.ssl.wrap_socket(client_context(pki), kernel.socket(),
                                      server_hostname="server.test") as tls:
                 tls.settimeout(20)
-                tls.connect(plain.getsockname())
+                tls.connect(address)
                 got["reply"] = tls.recv(10)
 
         t = threading.Thread(target=client, daemon=True)
@@ -489,3 +491,46 @@ def test_https_server_and_requests_on_lkl(pki: Pki) -> None:
     status, text, opens = out.split()[-4], " ".join(out.split()[-3:-1]), int(out.split()[-1])
     assert (status, text) == ("200", "hello /tls")
     assert opens >= 1  # the connection was the kernel's
+
+
+def test_wrapping_takes_the_socket_over(kernel: Any, pki: Pki,
+                                        serve: Callable[..., Server]) -> None:
+    """As the stdlib: the wrapped socket is detached (a wrapper holding an
+    lkl.Socket, like lkl.socket.socket, is closed; its kernel socket lives on)."""
+    server = serve(server_context(pki), lambda tls: tls.recv(2))
+    sock = kernel.socket()
+    sock.settimeout(7)
+    tls = lkl.ssl.wrap_socket(client_context(pki), sock, server_hostname="server.test")
+    assert sock.kfd == -1 and tls.kfd >= 0 and tls.gettimeout() == 7
+    sock.close()                     # harmless: it no longer owns anything
+    tls.close()
+
+    class Wrapper:
+        """The parts of lkl.socket.socket that lkl.ssl relies on."""
+
+        def __init__(self) -> None:
+            self.lkl_socket = kernel.socket()
+            self.closed = False
+
+        @property
+        def kfd(self) -> int:
+            return int(self.lkl_socket.kfd)
+
+        @property
+        def type(self) -> int:
+            return int(self.lkl_socket.type)
+
+        def gettimeout(self) -> float | None:
+            return self.lkl_socket.gettimeout()  # type: ignore[no-any-return]
+
+        def close(self) -> None:
+            self.closed = True
+            self.lkl_socket.close()
+
+    w = Wrapper()
+    w.lkl_socket.settimeout(20)
+    w.lkl_socket.connect(server.address)
+    with lkl.ssl.wrap_socket(client_context(pki), w, server_hostname="server.test") as tls:
+        assert w.closed and tls.version() == "TLSv1.3"
+        tls.sendall(b"ok")
+    assert server.join() == b"ok"
