@@ -78,7 +78,7 @@ def _patch(kernel: Any) -> Any:
             raise options.OptionsError(
                 "this build of lkl has no lkl.patch (the standard library cannot be "
                 "moved onto the kernel yet): use --no-patch") from None
-    if isinstance(patch, types.ModuleType):
+    if not callable(patch):   # the module, where it is not callable itself
         patch = patch.patch
     return patch(kernel)
 
