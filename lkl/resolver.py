@@ -544,9 +544,18 @@ def _lookup(kernel: Any, host: str, families: tuple[int, ...], flags: int) -> _F
         raise _gaierror(_socket.EAI_NONAME)
     cfg = config(kernel)
     found = _from_hosts(cfg, host, families)
+    if found is None and _is_localhost(host):
+        # RFC 6761: localhost is the loopback, hosts file or not; no DNS.
+        found = _Found([a for a in ((AF_INET6, "::1"), (AF_INET, "127.0.0.1"))
+                        if a[0] in families], "localhost", [])
     if found is None:
         found = _from_dns(kernel, cfg, host, families)
     return found
+
+
+def _is_localhost(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
 
 
 # ---- the standard library's functions ---------------------------------------------

@@ -189,6 +189,9 @@ def test_hosts_file(kernel: Any, dns_on_loopback: Responder) -> None:
     assert resolver.getnameinfo(kernel, ("10.66.0.1", 80), 0) == ("files.test", "http")
     assert resolver.gethostbyaddr(kernel, "10.66.0.1") == (
         "files.test", ["files", "ftp.files.test"], ["10.66.0.1"])
+    # Not in the hosts file: still the loopback (RFC 6761), without DNS.
+    assert addresses(resolver.getaddrinfo(kernel, "app.localhost", 80, socket.AF_INET)) == [
+        "127.0.0.1"]
     assert not dns_on_loopback.served, "the hosts file answered without DNS"
 
 
