@@ -26,8 +26,10 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,6 +91,9 @@ def command(module: str, side: str, match: list[str] | None = None,
 
 _RAN = re.compile(r"^Ran (\d+) tests? in ", re.M)
 _VERDICT = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.M)
+_VERBOSE = re.compile(r"^(\w+) \(([\w.]+)\)[^\n]*?\.\.\. (ok|FAIL|ERROR|skipped|expected "
+                      r"failure|unexpected success)", re.M)
+_STARTED = re.compile(r"^\w+ \(([\w.]+)\)", re.M)
 _FAILED_TEST = re.compile(r"^(FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)
 
 
@@ -98,6 +103,15 @@ def parse(output: str, result: SuiteResult) -> SuiteResult:
     verdicts = _VERDICT.findall(output)
     if not runs or not verdicts:
         result.note = result.note or "no unittest summary (crashed or timed out)"
+        # What finished before that, from the verbose lines.
+        done = _VERBOSE.findall(output)
+        result.run = len(done)
+        result.passed = sum(1 for *_, verdict in done if verdict == "ok")
+        result.failing = [f"{'FAIL' if v == 'FAIL' else 'ERROR'} {where}"
+                          for _name, where, v in done if v in ("FAIL", "ERROR")]
+        started = _STARTED.findall(output)
+        if started:
+            result.note += f"; last test started: {started[-1]}"
         return result
     result.run = sum(runs)
     counts = {"failures": 0, "errors": 0, "skipped": 0, "expected failures": 0,
@@ -132,21 +146,23 @@ def run_suite(module: str, side: str, match: list[str] | None = None,
         return result
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cpython_suites."))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{module}.{side}.log"
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(command(module, side, match, timeout=min(timeout, 300)),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", timeout=timeout, cwd=ROOT, env=env,
-                              stdin=subprocess.DEVNULL)
-        output, result.returncode = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout or ""
-        output = out.decode(errors="replace") if isinstance(out, bytes) else out
-        result.note = f"timed out after {timeout:.0f} s"
+    # The output goes to the log as it comes, so a slow run can be watched.
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command(module, side, match, timeout=min(timeout, 300)),
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            result.returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # the run and what it started
+            proc.wait()
+            result.note = f"timed out after {timeout:.0f} s"
     result.seconds = round(time.monotonic() - t0, 1)
-    if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / f"{module}.{side}.log").write_text(output)
+    output = log.read_text(errors="replace")
     return parse(output, result)
 
 
@@ -207,7 +223,8 @@ def main() -> int:
     ap.add_argument("--output", type=Path, default=RESULTS / "cpython_suites",
                     help="results basename (.json and .md are added)")
     ap.add_argument("--logs", type=Path, default=None,
-                    help="keep each run's output in this directory")
+                    help="write each run's output in this directory (default: a new "
+                    "temporary one)")
     args = ap.parse_args()
     modules = args.modules or MODULES
     for m in modules:

@@ -45,9 +45,13 @@ def test_parse_counts_and_names() -> None:
     assert (r.run, r.passed, r.failures, r.errors, r.skipped, r.expected_failures) == (
         5, 1, 1, 1, 1, 1)
     assert r.failing == ["ERROR test.test_x.T.test_c", "FAIL test.test_x.T.test_b"]
-    crashed = suites.parse("Fatal Python error: Segmentation fault\n",
+    crashed = suites.parse(SAMPLE.split("\n\n")[0] + "\ntest_f (test.test_x.T.test_f) ... "
+                           "\nFatal Python error: Segmentation fault\n",
                            suites.SuiteResult("test_x", "lkl"))
-    assert crashed.run == 0 and "no unittest summary" in crashed.note
+    assert "no unittest summary" in crashed.note
+    assert "last test started: test.test_x.T.test_f" in crashed.note
+    assert (crashed.run, crashed.passed) == (5, 1)
+    assert crashed.failing == ["FAIL test.test_x.T.test_b", "ERROR test.test_x.T.test_c"]
 
 
 def test_commands_allow_only_the_network_resource_for_socketserver() -> None:
