@@ -134,6 +134,15 @@ def test_numeric_like_the_host(kernel: Any, case: tuple[Any, ...]) -> None:
         assert ours == theirs
 
 
+def test_getnameinfo_keeps_no_reference_to_bad_arguments(kernel: Any) -> None:
+    bad = "a string that is not a sockaddr"
+    before = sys.getrefcount(bad)
+    try:
+        resolver.getnameinfo(kernel, bad, 0)
+    except TypeError:
+        assert sys.getrefcount(bad) == before
+
+
 def test_argument_errors(kernel: Any) -> None:
     with pytest.raises(TypeError, match="must be string or None"):
         resolver.getaddrinfo(kernel, 12, 80)
@@ -283,9 +292,13 @@ def test_getnameinfo(kernel: Any, dns_on_loopback: Responder) -> None:
                                                           ["10.77.0.4"])
     with pytest.raises(socket.herror, match="Unknown host"):
         resolver.gethostbyaddr(kernel, "10.77.0.5")
-    assert resolver.getnameinfo(
-        kernel, ("fe80::1", 8080, 0, 1), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-    ) == ("fe80::1%1", "8080")
+    numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    # Link-local scopes are the kernel's interface names, as glibc writes them.
+    assert resolver.getnameinfo(kernel, ("fe80::1", 8080, 0, 1), numeric) == ("fe80::1%lo",
+                                                                             "8080")
+    assert resolver.getnameinfo(kernel, ("ff02::1de:c0:face:8D", 1, 0, 1), numeric) == (
+        "ff02::1de:c0:face:8d%lo", "1")
+    assert resolver.getnameinfo(kernel, ("fd00::1", 1, 0, 7), numeric) == ("fd00::1%7", "1")
 
 
 @needs_root
