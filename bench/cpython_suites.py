@@ -146,6 +146,7 @@ def run_suite(module: str, side: str, match: list[str] | None = None,
         return result
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"     # the log shows the test running now
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cpython_suites."))
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{module}.{side}.log"
