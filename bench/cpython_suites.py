@@ -74,13 +74,15 @@ class SuiteResult:
 
 
 def command(module: str, side: str, match: list[str] | None = None,
-            timeout: float | None = None) -> list[str]:
-    """The command line for ``module`` on ``side``."""
+            timeout: float | None = None, skip: list[str] | None = None) -> list[str]:
+    """The command line for ``module`` on ``side`` (``skip``: test ids left out)."""
     test = ["-m", "test", "-v"]
     # Match patterns first: in 3.11 a -m after an -i is not applied.
     for m in match or []:
         test += ["-m", m]
     test += ["-i", IGNORE, *RESOURCES.get(module, [])]
+    for test_id in skip or []:
+        test += ["-i", test_id]
     if timeout:
         test += ["--timeout", str(int(timeout))]   # regrtest's per-test watchdog
     test.append(module)
@@ -109,7 +111,8 @@ def parse(output: str, result: SuiteResult) -> SuiteResult:
         result.passed = sum(1 for *_, verdict in done if verdict == "ok")
         result.failing = [f"{'FAIL' if v == 'FAIL' else 'ERROR'} {where}"
                           for _name, where, v in done if v in ("FAIL", "ERROR")]
-        started = _STARTED.findall(output)
+        finished = {where for _name, where, _v in done}
+        started = [t for t in _STARTED.findall(output) if t not in finished]
         if started:
             result.note += f"; last test started: {started[-1]}"
         return result
@@ -137,23 +140,16 @@ def parse(output: str, result: SuiteResult) -> SuiteResult:
     return result
 
 
-def run_suite(module: str, side: str, match: list[str] | None = None,
-              timeout: float = 1800, log_dir: Path | None = None) -> SuiteResult:
-    """Run ``module`` on ``side`` ("host" or "lkl") and parse what it printed."""
+def _run_once(module: str, side: str, match: list[str] | None, timeout: float,
+              test_timeout: float, skip: list[str], log: Path) -> SuiteResult:
     result = SuiteResult(module, side)
-    if side == "lkl" and importlib.util.find_spec("lkl.patch") is None:
-        result.note = "not run: this lkl has no lkl.patch"
-        return result
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"     # the log shows the test running now
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cpython_suites."))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{module}.{side}.log"
     t0 = time.monotonic()
     # The output goes to the log as it comes, so a slow run can be watched.
     with open(log, "w") as out:
-        proc = subprocess.Popen(command(module, side, match, timeout=min(timeout, 300)),
+        proc = subprocess.Popen(command(module, side, match, test_timeout, skip),
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -163,8 +159,43 @@ def run_suite(module: str, side: str, match: list[str] | None = None,
             proc.wait()
             result.note = f"timed out after {timeout:.0f} s"
     result.seconds = round(time.monotonic() - t0, 1)
-    output = log.read_text(errors="replace")
-    return parse(output, result)
+    return parse(log.read_text(errors="replace"), result)
+
+
+def run_suite(module: str, side: str, match: list[str] | None = None,
+              timeout: float = 1800, log_dir: Path | None = None,
+              test_timeout: float = 120, rounds: int = 6) -> SuiteResult:
+    """Run ``module`` on ``side`` ("host" or "lkl") and parse what it printed.
+
+    regrtest ends the whole run when one test outlives ``test_timeout``
+    (or the interpreter dies), so such a run is repeated without the test
+    that was running, up to ``rounds`` times; those tests count as run and
+    failed ("HANG ...").
+    """
+    if side == "lkl" and importlib.util.find_spec("lkl.patch") is None:
+        return SuiteResult(module, side, note="not run: this lkl has no lkl.patch")
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cpython_suites."))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    hung: list[str] = []
+    seconds = 0.0
+    while True:
+        log = log_dir / f"{module}.{side}{'.' + str(len(hung)) if hung else ''}.log"
+        result = _run_once(module, side, match, timeout, test_timeout, hung, log)
+        seconds += result.seconds
+        last = re.search(r"last test started: (\S+)", result.note)
+        if result.note and last and last.group(1) not in hung and len(hung) + 1 < rounds:
+            hung.append(last.group(1))
+            continue
+        break
+    result.seconds = round(seconds, 1)
+    if hung:
+        result.run += len(hung)
+        result.failures += len(hung)
+        result.failing += [f"HANG {t}" for t in hung]
+        result.note = "; ".join(filter(None, [
+            result.note, f"{len(hung)} test(s) hung or crashed the run and were left out "
+            "of a rerun"]))
+    return result
 
 
 def markdown(results: dict[str, dict[str, SuiteResult]], meta: dict[str, str]) -> str:
@@ -221,6 +252,9 @@ def main() -> int:
                     help="only tests matching PATTERN (regrtest's -m; repeatable)")
     ap.add_argument("--timeout", type=float, default=1800,
                     help="seconds per module and side (default 1800)")
+    ap.add_argument("--test-timeout", type=float, default=120,
+                    help="seconds one test may take before regrtest ends the run (default "
+                    "120; the run is then repeated without it)")
     ap.add_argument("--output", type=Path, default=RESULTS / "cpython_suites",
                     help="results basename (.json and .md are added)")
     ap.add_argument("--logs", type=Path, default=None,
@@ -238,7 +272,7 @@ def main() -> int:
     results: dict[str, dict[str, SuiteResult]] = {}
     for module in modules:
         for side in sides:
-            r = run_suite(module, side, args.match, args.timeout, args.logs)
+            r = run_suite(module, side, args.match, args.timeout, args.logs, args.test_timeout)
             results.setdefault(module, {})[side] = r
             print(f"{module:34} {side:4} passed {r.passed:4} / run {r.run:4}  "
                   f"fail {r.failures} err {r.errors} skip {r.skipped}  {r.seconds:.0f} s"
