@@ -266,6 +266,9 @@ def main() -> int:
                     "120; the run is then repeated without it)")
     ap.add_argument("--output", type=Path, default=RESULTS / "cpython_suites",
                     help="results basename (.json and .md are added)")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other modules' results of the existing JSON (and its "
+                    "other side's) and replace only what runs now")
     ap.add_argument("--logs", type=Path, default=None,
                     help="write each run's output in this directory (default: a new "
                     "temporary one)")
@@ -279,6 +282,12 @@ def main() -> int:
             "python": platform.python_version(), "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} CPUs", "match": " ".join(args.match or [])}
     results: dict[str, dict[str, SuiteResult]] = {}
+    out: Path = args.output
+    if args.update and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text())
+        for m in MODULES:
+            for side_name, r in old.get("modules", {}).get(m, {}).items():
+                results.setdefault(m, {})[side_name] = SuiteResult(**r)
     for module in modules:
         for side in sides:
             r = run_suite(module, side, args.match, args.timeout, args.logs, args.test_timeout)
@@ -286,12 +295,12 @@ def main() -> int:
             print(f"{module:34} {side:4} passed {r.passed:4} / run {r.run:4}  "
                   f"fail {r.failures} err {r.errors} skip {r.skipped}  {r.seconds:.0f} s"
                   + (f"  ({r.note})" if r.note else ""), flush=True)
-    out: Path = args.output
     out.parent.mkdir(parents=True, exist_ok=True)
+    ordered = {m: results[m] for m in MODULES if m in results}
     data = {"meta": meta, "modules": {m: {s: asdict(r) for s, r in sides_.items()}
-                                      for m, sides_ in results.items()}}
+                                      for m, sides_ in ordered.items()}}
     out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(results, meta))
+    out.with_suffix(".md").write_text(markdown(ordered, meta))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
     return 0
 
