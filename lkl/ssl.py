@@ -22,11 +22,13 @@ of the underlying socket for selectors.  ``lkl.patch`` routes
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket as _socket
 import ssl as _ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -66,8 +68,28 @@ def wrap_socket(
         raise TypeError(f"context must be an ssl.SSLContext, not {type(context).__name__}")
     if not is_lkl_socket(sock):
         raise TypeError(f"not an lkl socket: {type(sock).__name__} (use context.wrap_socket)")
-    return SSLSocket._wrap(context, sock, server_side, do_handshake_on_connect,
-                           suppress_ragged_eofs, server_hostname, session)
+    return _socket_class(context)._wrap(context, sock, server_side, do_handshake_on_connect,
+                                        suppress_ragged_eofs, server_hostname, session)
+
+
+_classes: dict[type, type] = {}
+
+
+def _socket_class(context: _ssl.SSLContext) -> type[SSLSocket]:
+    """SSLSocket, or a subclass of it and of the context's ``sslsocket_class``.
+
+    The latter when the program set its own class: its methods first, ours
+    under them.
+    """
+    custom = context.sslsocket_class
+    if custom is None or custom is _ssl.SSLSocket or issubclass(custom, SSLSocket):
+        return custom if custom is not None and issubclass(custom, SSLSocket) else SSLSocket
+    cls = _classes.get(custom)
+    if cls is None:
+        cls = type(custom.__name__, (custom, SSLSocket), {"__module__": custom.__module__,
+                                                          "__qualname__": custom.__qualname__})
+        _classes[custom] = cls
+    return cls
 
 
 def _plain(sock: Any) -> Any:
@@ -171,6 +193,7 @@ class SSLSocket(_ssl.SSLSocket):
             if e.errno != errno.ENOTCONN:
                 raise
             connected = False
+            self._refuse_early_data(e.errno)
         self._connected = connected
         if connected:
             try:
@@ -185,12 +208,42 @@ class SSLSocket(_ssl.SSLSocket):
                 raise
         return self
 
+    def _refuse_early_data(self, err: int) -> None:
+        """Refuse bytes received on a socket that is no longer connected.
+
+        As the stdlib: a socket the peer reset, holding received bytes,
+        must not pass them off as TLS data.
+        """
+        timeout = self._sock.gettimeout()
+        self._sock.settimeout(0.0)
+        try:
+            early = self._sock.recv(1)
+        except OSError as e:
+            if e.errno not in (errno.ENOTCONN, errno.EINVAL, errno.EAGAIN):
+                raise
+            early = b""
+        finally:
+            self._sock.settimeout(timeout)
+        if early:
+            reason = "Closed before TLS handshake with data in recv buffer."
+            error = _ssl.SSLError(err, reason)
+            error.reason = reason
+            error.library = None  # type: ignore[assignment]
+            with contextlib.suppress(OSError):
+                self.close()
+            try:
+                raise error
+            finally:
+                del error
+
     def _new_sslobj(self) -> None:
         self._incoming = _ssl.MemoryBIO()
         self._outgoing = _ssl.MemoryBIO()
-        self._sslobj = self._context.wrap_bio(
-            self._incoming, self._outgoing, server_side=self.server_side,
-            server_hostname=self.server_hostname, session=self._session)
+        # The C object, as the stdlib's SSLSocket holds it; its owner (what
+        # SNI and message callbacks receive) is this socket.
+        self._sslobj = self._context._wrap_bio(  # type: ignore[attr-defined]
+            self._incoming, self._outgoing, self.server_side, self.server_hostname,
+            owner=self, session=self._session)
 
     def _checkClosed(self, msg: str | None = None) -> None:
         """No check, as in the standard library (a hook for subclasses)."""
@@ -213,6 +266,8 @@ class SSLSocket(_ssl.SSLSocket):
             if left <= 0:
                 raise TimeoutError(f"The {what} operation timed out")
             self._sock.settimeout(left)
+        elif self._sock.gettimeout() != self._timeout:
+            self._sock.settimeout(self._timeout)
 
     def _flush(self, deadline: float | None, what: str) -> bool:
         """Send the ciphertext OpenSSL produced.
@@ -292,6 +347,11 @@ class SSLSocket(_ssl.SSLSocket):
                 if not self._flush(deadline, what):
                     raise
                 continue
+            except _ssl.SSLError:
+                # Send the alert OpenSSL queued (bad certificate, SNI refused...).
+                with contextlib.suppress(OSError):
+                    self._flush(time.monotonic() + 1.0 if deadline is None else deadline, what)
+                raise
             if not self._flush(deadline, what) and nonblocking and what == "handshake":
                 raise _ssl.SSLWantWriteError(_ssl.SSL_ERROR_WANT_WRITE,
                                              "The operation did not complete (write)")
@@ -349,7 +409,7 @@ class SSLSocket(_ssl.SSLSocket):
         """Shut TLS down (close_notify both ways); the socket is plain after."""
         if not self._sslobj:
             raise ValueError("No SSL wrapper around " + str(self))
-        self._run(lambda: self._sslobj.unwrap(), "shutdown")
+        self._run(lambda: self._sslobj.shutdown(), "shutdown")
         with self._tls_lock:
             # Plain bytes the peer sent right after its close_notify.
             self._leftover = self._incoming.read()
@@ -457,8 +517,33 @@ class SSLSocket(_ssl.SSLSocket):
         self._sock.shutdown(how)
 
     def _real_close(self) -> None:  # type: ignore[override]
+        if self._sslobj is not None and not self.server_side:
+            self._drain()
         self._sslobj = None
         self._sock.close()
+
+    def _drain(self) -> None:
+        """Read and drop, without waiting, what the server sent and nobody read.
+
+        That is TLS 1.3 session tickets, mostly.
+
+        Closing over unread bytes makes the kernel reset the connection.
+        On the host a client usually closes before the tickets arrive, so
+        servers see a clean end there; this keeps that outcome here.
+        """
+        with contextlib.suppress(OSError):
+            self._sock.settimeout(0.0)
+            for _ in range(16):
+                if not self._sock.recv_into(self._rbuf):
+                    break
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) or getattr(self, "_sock", None) is None:
+            return
+        if self._sock.kfd >= 0:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            self._sslobj = None
+            self._sock.close()
 
     # ---- connecting -------------------------------------------------------
 

@@ -534,3 +534,73 @@ def test_wrapping_takes_the_socket_over(kernel: Any, pki: Pki,
         assert w.closed and tls.version() == "TLSv1.3"
         tls.sendall(b"ok")
     assert server.join() == b"ok"
+
+
+def test_alerts_reach_the_peer_and_callbacks_get_the_socket(
+        kernel: Any, pki: Pki, serve: Callable[..., Server]) -> None:
+    """The server's SNI callback sees our SSLSocket and refuses: the alert
+    it queued is sent before the error is raised, as with the stdlib."""
+    seen: list[Any] = []
+
+    def refuse(sock: Any, name: str | None, ctx: ssl.SSLContext) -> int:
+        seen.append(sock)
+        return ssl.ALERT_DESCRIPTION_ACCESS_DENIED
+
+    sctx = server_context(pki)
+    sctx.sni_callback = refuse  # type: ignore[assignment]
+    server = serve(sctx, lambda tls: None)
+    with pytest.raises(ssl.SSLError) as e:
+        connect(kernel, pki, server)
+    assert e.value.reason == "TLSV1_ALERT_ACCESS_DENIED"
+    with pytest.raises(ssl.SSLError):
+        server.join()
+    assert len(seen) == 1 and isinstance(seen[0], lkl.ssl.SSLSocket) and seen[0].server_side
+
+
+def test_the_contexts_own_socket_class(kernel: Any, pki: Pki,
+                                       serve: Callable[..., Server]) -> None:
+    class Counting(ssl.SSLSocket):
+        sent = 0
+
+        def send(self, data: Any, flags: int = 0) -> int:
+            n = super().send(data, flags)
+            Counting.sent += n
+            return n
+
+    server = serve(server_context(pki), lambda tls: recv_exactly(tls, 5))
+    ctx = client_context(pki)
+    ctx.sslsocket_class = Counting
+    with connect(kernel, pki, server, ctx=ctx) as tls:
+        assert isinstance(tls, Counting) and isinstance(tls, lkl.ssl.SSLSocket)
+        tls.sendall(b"hello")
+    assert server.join() == b"hello"
+    assert Counting.sent == 5
+
+
+def test_unclosed_warns_with_its_repr(kernel: Any, pki: Pki) -> None:
+    import gc
+
+    tls = lkl.ssl.wrap_socket(client_context(pki), kernel.socket(), server_hostname="s.test")
+    text = repr(tls)
+    with pytest.warns(ResourceWarning) as record:
+        del tls
+        gc.collect()
+    assert any(text in str(w.message) for w in record)
+
+
+def test_early_data_on_a_reset_socket_is_refused(kernel: Any, pki: Pki) -> None:
+    """Bytes that came before a reset are not handed out as TLS data."""
+    import struct
+
+    with kernel.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = kernel.socket()
+        client.connect(listener.getsockname())
+        conn, _ = listener.accept()
+        client.sendall(b"DELETE /data HTTP/1.0\r\n\r\n")
+        client.setsockopt(lkl.SOL_SOCKET, lkl.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()                 # RST after the data
+        with pytest.raises(ssl.SSLError, match="before TLS handshake with data") as e:
+            lkl.ssl.wrap_socket(server_context(pki), conn, server_side=True)
+        assert e.value.library is None
