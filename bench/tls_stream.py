@@ -29,13 +29,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT / "tests" / "python"))
 sys.path.insert(0, str(ROOT))
-
-from tlscerts import make_pki  # noqa: E402
 
 import lkl  # noqa: E402
 import lkl.ssl  # noqa: E402
+from harness.tlscerts import make_pki  # noqa: E402
 
 CHUNK = 256 << 10
 

@@ -474,10 +474,10 @@ def _sockaddr(kernel: Any, family: int, address: str, port: int) -> tuple[Any, .
         if scope.isdigit():
             scope_id = int(scope)
         else:
-            from lkl import net
+            from lkl.net import rtnl
 
             try:
-                scope_id = net._ifindex(kernel, scope)
+                scope_id = rtnl.ifindex(kernel, scope)
             except OSError:
                 raise _gaierror(_socket.EAI_NONAME) from None
     return (addr, port, 0, scope_id)
@@ -789,10 +789,10 @@ def _scope_name(kernel: Any, address: str, scope_id: int, flags: int) -> str:
     ip = ipaddress.IPv6Address(address.partition("%")[0])
     link_local = ip.is_link_local or (ip.is_multicast and (ip.packed[1] & 0x0F) == 2)
     if link_local and not flags & getattr(_socket, "NI_NUMERICSCOPE", 0x100):
-        from lkl import net
+        from lkl.net import rtnl
 
         with contextlib.suppress(OSError):
-            return net._ifname(kernel, scope_id)
+            return rtnl.ifname(kernel, scope_id)
     return str(scope_id)
 
 

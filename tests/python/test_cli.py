@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, _env
 
+from harness.netns import Netns
 from lkl.cli import options, parser
 from lkl.cli import run as cli_run
-
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns
 
 HAVE_PATCH = importlib.util.find_spec("lkl.patch") is not None
 needs_patch = pytest.mark.skipif(not HAVE_PATCH, reason="needs lkl.patch (issue 11, the "

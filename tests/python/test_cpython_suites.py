@@ -1,16 +1,16 @@
-"""bench/cpython_suites.py: its parser, a small host run, and a CI-sized
-selection of CPython's suites under ``python -m lkl run``."""
+"""harness/cpython_suites.py, bench/cpython_suites.py's runner.
+
+Its parser, a small host run, and a CI-sized selection of CPython's suites
+under ``python -m lkl run``.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-import sys
 
 import pytest
-from helpers import ROOT
 
-sys.path.insert(0, str(ROOT / "bench"))
-import cpython_suites as suites
+from harness import cpython_suites as suites
 
 HAVE_PATCH = importlib.util.find_spec("lkl.patch") is not None
 

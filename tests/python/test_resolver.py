@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 from dnsresponder import Responder
-from helpers import ROOT, in_netns
+from helpers import in_netns
 
 import lkl
+from harness.netns import Netns
 from lkl import resolver
-
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, TAP)")
 

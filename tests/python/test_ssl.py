@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from helpers import run_ok
-from tlscerts import Pki, make_pki
 
 import lkl
 import lkl.ssl
+from harness.tlscerts import Pki, make_pki
 
 
 @pytest.fixture(scope="module")
