@@ -42,6 +42,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 
+from lkl._lkl import KernelError
+
 __all__ = [
     "Config",
     "configure",
@@ -368,6 +370,8 @@ def _ask(kernel: Any, cfg: Config, name: str, rdtypes: tuple[int, ...]) -> _Outc
             deadline = time.monotonic() + cfg.timeout
             try:
                 replies = _udp_exchange(kernel, ns, queries, deadline)
+            except KernelError:
+                raise                     # no kernel: not a DNS failure
             except OSError:
                 out.failed = True
                 continue
@@ -376,6 +380,8 @@ def _ask(kernel: Any, cfg: Config, name: str, rdtypes: tuple[int, ...]) -> _Outc
                 if reply is not None and reply.flags & dns.flags.TC:
                     try:
                         reply = _tcp_exchange(kernel, ns, q, time.monotonic() + cfg.timeout)
+                    except KernelError:
+                        raise
                     except (OSError, dns.exception.DNSException, ValueError):
                         reply = None
                 if reply is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from dnsresponder import Responder
-from helpers import in_netns
+from helpers import in_netns, run_ok
 
 import lkl
 from harness.netns import Netns
@@ -350,3 +350,19 @@ def test_dns_over_a_tap_with_tcp_fallback() -> None:
     assert lines["NONAME"] == "True"
     assert lines["SERVED"] == "1 1"
     assert lines["NIC"] == "True"
+
+
+def test_no_kernel_is_a_kernel_error_not_a_dns_failure() -> None:
+    out = run_ok("""
+        import lkl
+        from lkl import resolver
+        k = lkl.boot()
+        resolver.configure(k, nameservers=["127.0.0.1"], hosts_file=None, resolv_conf=None,
+                           timeout=0.5, attempts=1)
+        k.halt()
+        try:
+            resolver.getaddrinfo(k, "www.corp.test", 80)
+        except lkl.KernelError as e:
+            print("KernelError", e.errno)
+    """)
+    assert out.split() == ["KernelError", "19"]  # ENODEV
