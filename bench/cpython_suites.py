@@ -42,6 +42,8 @@ def main() -> int:
                     "120; the run is then repeated without it)")
     ap.add_argument("--output", type=Path, default=RESULTS / "cpython_suites",
                     help="results basename (.json and .md are added)")
+    ap.add_argument("--note", default="",
+                    help="what tree this ran on, for the results (e.g. which branches)")
     ap.add_argument("--update", action="store_true",
                     help="keep the other modules' results of the existing JSON (and its "
                     "other side's) and replace only what runs now")
@@ -56,7 +58,7 @@ def main() -> int:
     sides = ["host", "lkl"] if args.side == "both" else [args.side]
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "machine": f"{platform.machine()}, "
-            f"{os.cpu_count()} CPUs", "match": " ".join(args.match or [])}
+            f"{os.cpu_count()} CPUs", "match": " ".join(args.match or []), "note": args.note}
     results: dict[str, dict[str, SuiteResult]] = {}
     out: Path = args.output
     if args.update and out.with_suffix(".json").exists():

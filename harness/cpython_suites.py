@@ -206,7 +206,8 @@ def markdown(results: dict[str, dict[str, SuiteResult]], meta: dict[str, str]) -
              f"Python {meta['python']} on {meta['machine']}; `python -m test -v -i "
              f"'{IGNORE}' MODULE` on the host and under `python -m lkl run` "
              "(only test_socketserver gets `-u network`).  Passed = run - failures - "
-             "errors - skipped - expected failures.", "",
+             "errors - skipped - expected failures.",
+             *([f"Tree: {meta['note']}"] if meta.get("note") else []), "",
              "| module | host passed / run | lkl passed / run | lkl / host | host s | lkl s |",
              "|---|---|---|---|---|---|"]
     for module, sides in results.items():
