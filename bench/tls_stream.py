@@ -109,6 +109,7 @@ def main() -> int:
         "lkl TCP": pair_factory(kernel.socket, None, pki),
         "lkl TLS (lkl.ssl)": pair_factory(kernel.socket, lkl.ssl.wrap_socket, pki),
     }
+    load_before = os.getloadavg()[0]
     rows = {}
     for name, make in variants.items():
         times = []
@@ -123,7 +124,8 @@ def main() -> int:
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "openssl": ssl.OPENSSL_VERSION,
             "mib": args.mib, "repeat": args.repeat, "syscall_mode": args.syscall_mode,
-            "cpus": os.cpu_count()}
+            "cpus": os.cpu_count(), "loadavg_1min": [round(load_before, 2),
+                                                    round(os.getloadavg()[0], 2)]}
     out: Path = args.output
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "variants": rows},
                                                    indent=2) + "\n")
@@ -131,7 +133,9 @@ def main() -> int:
     lines = [f"# TLS bulk transfer, {args.mib} MiB one way ({meta['date']})", "",
              f"{meta['openssl']}, TLS 1.3, Python {meta['python']}, {meta['cpus']} CPUs, "
              f"lkl syscall mode {args.syscall_mode}; median of {args.repeat} transfers, "
-             "handshake not timed.", "",
+             f"handshake not timed; 1-minute load average {meta['loadavg_1min'][0]} before, "
+             f"{meta['loadavg_1min'][1]} after (a shared machine: compare rows, not runs).",
+             "",
              "| variant | Gbit/s | vs host TLS |", "|---|---|---|"]
     for name, row in rows.items():
         lines.append(f"| {name} | {row['gbit_s']:.3f} | {row['gbit_s'] / host_tls:.2f}x |")
