@@ -13,6 +13,8 @@ import pytest
 from harness import cpython_suites as suites
 
 HAVE_PATCH = importlib.util.find_spec("lkl.patch") is not None
+needs_suites = pytest.mark.skipif(importlib.util.find_spec("test.support") is None,
+                                  reason="this Python has no test suite (the 'test' package)")
 
 SAMPLE = """\
 test_a (test.test_x.T.test_a) ... ok
@@ -74,6 +76,7 @@ def test_markdown_table() -> None:
     assert "- FAIL test.test_x.T.test_b (fails on the host too)" in md
 
 
+@needs_suites
 @pytest.mark.watchdog(90)
 def test_host_run_of_a_small_selection() -> None:
     r = suites.run_suite("test_selectors", "host", match=["*DefaultSelectorTestCase*"],
@@ -82,6 +85,7 @@ def test_host_run_of_a_small_selection() -> None:
     assert r.run > 0 and r.passed > 0 and not r.failing
 
 
+@needs_suites
 @pytest.mark.skipif(not HAVE_PATCH, reason="needs lkl.patch (issue 11, the other half): "
                     "remove this skip once it is merged")
 @pytest.mark.watchdog(120)
