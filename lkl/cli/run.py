@@ -138,7 +138,11 @@ def run(args: argparse.Namespace, program: tuple[str, str], program_args: list[s
         if not found:
             print(f"{sys.executable}: No module named {target}", file=sys.stderr)
             return 1
-    kernel = options.boot_kernel(opts)
+    try:
+        kernel = options.boot_kernel(opts)
+    except OSError as e:   # a device that cannot be opened, a kernel that cannot boot
+        print(f"python -m lkl run: cannot boot the kernel: {e}", file=sys.stderr)
+        return 1
     if not args.no_patch:
         try:
             _patch(kernel)

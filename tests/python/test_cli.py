@@ -236,6 +236,12 @@ def test_run_module_and_code(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "can't open file" in proc.stderr
 
 
+def test_run_with_a_device_that_cannot_open() -> None:
+    proc = lkl_cli("run", "--no-patch", "--nic", "raw:nosuchif0", "-c", "pass")
+    assert proc.returncode == 1, proc
+    assert "cannot boot the kernel" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_run_without_patch_available_says_so() -> None:
     if HAVE_PATCH:
         pytest.skip("lkl.patch exists")
