@@ -60,3 +60,8 @@ __all__ = [
     "patched",
     *constants.__annotations__,  # its declared names (see lkl/constants.py)
 ]
+
+# lkl.asyncio is an attribute after a plain ``import lkl`` (not in __all__:
+# it would shadow the stdlib's asyncio); lkl.ssl and lkl.resolver load
+# OpenSSL and dnspython, so they are imported on demand.
+from lkl import asyncio as asyncio
