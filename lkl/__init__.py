@@ -25,6 +25,10 @@ standard library's socket API::
   :class:`KernelError` when no kernel can serve a call.
 """
 
+# lkl.asyncio is an attribute after a plain ``import lkl`` (not in __all__:
+# it would shadow the stdlib's asyncio); lkl.ssl and lkl.resolver load
+# OpenSSL and dnspython, so they are imported on demand.
+from lkl import asyncio as asyncio
 from lkl import constants
 from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import ipaddress
 import os
 import re
 import struct
@@ -61,6 +62,24 @@ def _memory_bytes(memory: int | str) -> int:
     return memory
 
 
+def _nameserver_list(nameservers: Iterable[str] | None) -> tuple[str, ...] | None:
+    """boot()'s nameservers, checked: IP addresses (IPv6 with %scope allowed)."""
+    if nameservers is None:
+        return None
+    if isinstance(nameservers, (str, bytes)):
+        raise TypeError("nameservers must be a list of IP address strings, not one string")
+    out = []
+    for ns in nameservers:
+        if not isinstance(ns, str):
+            raise TypeError(f"a nameserver must be an IP address str, not {type(ns).__name__}")
+        try:
+            ipaddress.ip_address(ns.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"nameserver {ns!r} is not an IP address") from None
+        out.append(ns)
+    return tuple(out)
+
+
 def boot(
     memory: int | str = "64M",
     cmdline: str = "",
@@ -68,6 +87,7 @@ def boot(
     pin_cpu: int | None = None,
     console: Callable[[str], Any] | None = None,
     nics: Iterable[Any] = (),
+    nameservers: Iterable[str] | None = None,
 ) -> Kernel:
     """Boot the Linux kernel in this process and return it.
 
@@ -80,6 +100,8 @@ def boot(
     receives each chunk of console text, from a Python thread of the
     package.  ``nics``: :class:`lkl.Nic` devices attached at boot (their
     command-line fragments are appended; see ``Kernel.nics``).
+    ``nameservers``: the DNS servers (IP addresses) that lkl.resolver asks
+    through this kernel; None: those of the host's /etc/resolv.conf.
 
     One kernel per process: booting while one runs raises KernelError, and
     so does booting after a halt, because the kernel's static state cannot
@@ -109,6 +131,7 @@ def boot(
             raise TypeError(f"nics must hold lkl.Nic objects, not {type(nic).__name__}")
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
+    servers = _nameserver_list(nameservers)
 
     with _lock:
         if kernel() is not None:
@@ -135,6 +158,7 @@ def boot(
         for nic in nic_list:
             nic._kernel = k
         k._nics.extend(nic_list)
+        k._nameservers = servers
         _current = k
         try:
             k._setup()
@@ -158,6 +182,7 @@ class Kernel:
     _console_thread: threading.Thread | None
     _uname: os.uname_result | None
     _nics: list[Nic]
+    _nameservers: tuple[str, ...] | None
 
     def __init__(self) -> None:
         raise TypeError("use lkl.boot() to start a kernel")
@@ -171,6 +196,7 @@ class Kernel:
         self._console_thread = None
         self._uname = None
         self._nics = []
+        self._nameservers = None
         return self
 
     def _setup(self) -> None:
@@ -256,6 +282,11 @@ class Kernel:
     def __repr__(self) -> str:
         state = "halted" if self._halted else "running"
         return f"<lkl.Kernel {self.version} {state} syscall_mode={self._syscall_mode!r}>"
+
+    @property
+    def nameservers(self) -> tuple[str, ...] | None:
+        """The DNS servers given at boot (None: the host's resolv.conf ones)."""
+        return self._nameservers
 
     @property
     def halted(self) -> bool:

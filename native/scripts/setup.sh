@@ -25,4 +25,6 @@ echo "[lkl setup] system packages present"
 python3 -m pip install -q --disable-pip-version-check \
 	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil \
 	ruff mypy
+# TLS, DNS and CLI tests (lkl.ssl, lkl.resolver): test certificates, DNS messages, an HTTPS client.
+python3 -m pip install -q --disable-pip-version-check cryptography dnspython requests
 echo "[lkl setup] python packages present"
