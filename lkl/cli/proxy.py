@@ -1,0 +1,49 @@
+"""``python -m lkl proxy [options]``: the sandboxed TCP/TLS terminator.
+
+The kernel options are the shared ones (:mod:`lkl.cli.options`), the
+proxy's own are in :mod:`lkl.proxy.config`; ``--check`` validates the
+configuration, prints it as JSON and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from lkl.cli import options
+
+HELP = "relay guests' connections from the kernel's TCP to backends on the host"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """The ``proxy`` subcommand's parser."""
+    from lkl.proxy.config import add_proxy_options
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "proxy", help=HELP, description=HELP + " (the paper's Figure 3): guests reach the "
+        "lkl kernel over its NICs, each accepted connection is relayed to a backend over "
+        "the host's stack; the process sandboxes itself once set up.",
+        epilog="Signals: SIGTERM/SIGINT drain, SIGHUP reloads the backends from --config.")
+    options.add_kernel_options(p)
+    add_proxy_options(p)
+    return p
+
+
+def main(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    """Parse, check, and serve (or print the checked configuration)."""
+    from lkl.proxy import config, server
+
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.proxy_config(args)
+    except options.OptionsError as e:
+        parser.error(str(e))
+    if args.check:
+        print(json.dumps(config.describe(cfg), indent=1))
+        return 0
+    try:
+        return server.serve(cfg)
+    except ValueError as e:          # a value lkl.boot refused
+        parser.error(str(e))
+    return 2
