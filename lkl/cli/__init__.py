@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:          # a value lkl.boot refused (memory, CPU)
             run_parser.error(str(e))
     if argv[0] == "proxy":
-        return proxy.main(p._subparsers._group_actions[0].choices["proxy"], argv[1:])
+        return proxy.main(argv[1:])
     args = p.parse_args(argv)
     if args.command == "demo":
         from lkl.cli import demo

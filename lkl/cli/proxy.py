@@ -16,34 +16,47 @@ from lkl.cli import options
 HELP = "relay guests' connections from the kernel's TCP to backends on the host"
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """The ``proxy`` subcommand's parser."""
+DESCRIPTION = (HELP + " (the paper's Figure 3): guests reach the lkl kernel over its NICs, "
+               "each accepted connection is relayed to a backend over the host's stack; "
+               "the process sandboxes itself once set up.")
+EPILOG = "Signals: SIGTERM/SIGINT drain, SIGHUP reloads the backends from --config."
+
+
+def _declare(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from lkl.proxy.config import add_proxy_options
 
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "proxy", help=HELP, description=HELP + " (the paper's Figure 3): guests reach the "
-        "lkl kernel over its NICs, each accepted connection is relayed to a backend over "
-        "the host's stack; the process sandboxes itself once set up.",
-        epilog="Signals: SIGTERM/SIGINT drain, SIGHUP reloads the backends from --config.")
     options.add_kernel_options(p)
     add_proxy_options(p)
     return p
 
 
-def main(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """The ``proxy`` subcommand's parser (for ``python -m lkl --help``)."""
+    return _declare(subparsers.add_parser("proxy", help=HELP, description=DESCRIPTION,
+                                          epilog=EPILOG))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m lkl proxy``."""
+    return _declare(argparse.ArgumentParser(prog="python -m lkl proxy",
+                                            description=DESCRIPTION, epilog=EPILOG))
+
+
+def main(argv: list[str]) -> int:
     """Parse, check, and serve (or print the checked configuration)."""
     from lkl.proxy import config, server
 
-    args = parser.parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     try:
         cfg = config.proxy_config(args)
     except options.OptionsError as e:
-        parser.error(str(e))
+        p.error(str(e))
     if args.check:
         print(json.dumps(config.describe(cfg), indent=1))
         return 0
     try:
         return server.serve(cfg)
     except ValueError as e:          # a value lkl.boot refused
-        parser.error(str(e))
+        p.error(str(e))
     return 2

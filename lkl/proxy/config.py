@@ -85,7 +85,7 @@ def _stats_addr(text: str) -> str:
         if not text[5:]:
             raise kopts.OptionsError("--stats unix: wants a path")
         return text
-    host, port = parse_hostport(text, "--stats")
+    host, _port = parse_hostport(text, "--stats")
     if not ipaddress.ip_address(host).is_loopback:
         raise kopts.OptionsError(f"--stats {text}: only a loopback address or unix:PATH")
     return text
@@ -145,9 +145,14 @@ def _load_file(path: str) -> tuple[kopts.KernelOptions, dict[str, Any]]:
             raw = f.read()
     except OSError as e:
         raise kopts.OptionsError(f"cannot read config file {path}: {e.strerror}") from None
+    return _parse_file(path, raw)
+
+
+def _parse_file(path: str, raw: bytes) -> tuple[kopts.KernelOptions, dict[str, Any]]:
+    """The kernel settings and the [proxy] table of a config file's bytes."""
     try:
         if path.endswith(".toml"):
-            import tomllib
+            import tomllib  # imported at start-up, before any sandbox (see cli/proxy.py)
 
             data = tomllib.loads(raw.decode())
         else:

@@ -8,8 +8,10 @@ __all__ = ["Limits"]
 
 
 class Limits:
-    """Admission of new connections: at most ``total`` open, ``per_source``
-    from one guest address.  Thread-safe."""
+    """Admission of new connections.
+
+    At most ``total`` open, ``per_source`` from one guest address.  Thread-safe.
+    """
 
     def __init__(self, total: int, per_source: int) -> None:
         if total < 1 or per_source < 1:

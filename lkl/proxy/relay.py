@@ -20,6 +20,7 @@ How each direction ended decides how the other side is closed:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -49,9 +50,9 @@ class Outcome:
         """'guest', 'backend', 'idle', 'stopped' or None (both FINs)."""
         up = self.ends.get("up", ("eof", 0))[0]
         down = self.ends.get("down", ("eof", 0))[0]
-        if "source-reset" == up or "destination-reset" == down or "error" in (up, down):
+        if up == "source-reset" or down == "destination-reset" or "error" in (up, down):
             return "guest"
-        if "source-reset" == down or "destination-reset" == up:
+        if down == "source-reset" or up == "destination-reset":
             return "backend"
         for why in ("idle", "stopped"):
             if why in (up, down):
@@ -61,27 +62,26 @@ class Outcome:
 
 def abort(sock: Any) -> None:
     """Close ``sock`` with a RST (SO_LINGER 0); errors ignored."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 def proxy_header(version: str, guest: tuple[Any, ...], local: tuple[Any, ...]) -> bytes:
-    """A PROXY protocol header (HAProxy's v1 text or v2 binary) for a TCP
-    connection from ``guest`` to ``local`` (the proxy's listening address)."""
+    """A PROXY protocol header (HAProxy's v1 text or v2 binary).
+
+    For a TCP connection from ``guest`` to ``local`` (the proxy's listening
+    address).
+    """
     src = ipaddress.ip_address(guest[0])
     dst = ipaddress.ip_address(local[0])
     if src.version != dst.version:   # a v4 guest on a v6 listener, mapped
         src = ipaddress.IPv6Address(f"::ffff:{src}") if src.version == 4 else src
         dst = ipaddress.IPv6Address(f"::ffff:{dst}") if dst.version == 4 else dst
     if version == "v1":
-        family = "TCP4" if src.version == 4 else "TCP6"
-        return f"PROXY {family} {src} {dst} {guest[1]} {local[1]}\r\n".encode()
+        name = "TCP4" if src.version == 4 else "TCP6"
+        return f"PROXY {name} {src} {dst} {guest[1]} {local[1]}\r\n".encode()
     if version != "v2":
         raise ValueError(f"PROXY protocol version must be v1 or v2, not {version!r}")
     family = 0x11 if src.version == 4 else 0x21           # AF_INET/AF_INET6, STREAM
@@ -111,10 +111,8 @@ def _finish(out: Outcome, guest: Any, backend: socket.socket) -> Outcome:
     if who in ("backend", "idle", "stopped"):
         abort(guest)
     for sock in (guest, backend):
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass
     return out
 
 
@@ -175,10 +173,8 @@ def _relay_py(guest: Any, backend: socket.socket, idle_timeout: float,
                 end = ("source-reset", getattr(e, "errno", 0) or 0)
                 break
             if not data:
-                try:
+                with contextlib.suppress(OSError, ssl.SSLError):
                     dst.shutdown(socket.SHUT_WR)
-                except (OSError, ssl.SSLError):
-                    pass
                 break
             last[0] = time.monotonic()
             view = memoryview(data)

@@ -190,9 +190,8 @@ def confine(user: str | None = None) -> dict[str, int]:
     """
     if os.uname().machine != "x86_64":
         raise SandboxError(errno.ENOSYS, "the sandbox knows x86-64 only; use --no-sandbox")
-    if user is not None:
-        if os.geteuid() != 0:
-            raise SandboxError(errno.EPERM, f"--user {user} needs the proxy started as root")
+    if user is not None and os.geteuid() != 0:
+        raise SandboxError(errno.EPERM, f"--user {user} needs the proxy started as root")
     _drop_bounding_set()
     if user is not None:
         _switch_user(user)

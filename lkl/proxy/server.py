@@ -27,9 +27,10 @@ import time
 from typing import Any
 
 import lkl
+import lkl.ssl
 from lkl.cli import options as kopts
 from lkl.proxy import relay as _relay
-from lkl.proxy.config import Address, ProxyConfig, _load_file, _as_list, parse_hostport
+from lkl.proxy.config import Address, ProxyConfig, _as_list, _parse_file, parse_hostport
 from lkl.proxy.limits import Limits
 from lkl.proxy.stats import ConnectionInfo, Counters, StatsServer
 
@@ -74,6 +75,7 @@ class Proxy:
         self._stoppers: dict[int, Any] = {}
         self._threads: list[threading.Thread] = []
         self.sandboxed = False
+        self._config_fd: int | None = None
 
     # ---- set-up ------------------------------------------------------------
 
@@ -84,6 +86,9 @@ class Proxy:
         if cfg.tls_cert:
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        if cfg.config_path:
+            # SIGHUP re-reads the file through this fd: the sandbox opens no files.
+            self._config_fd = os.open(cfg.config_path, os.O_RDONLY | os.O_CLOEXEC)
         self.kernel = kopts.boot_kernel(cfg.kernel)
         try:
             for host, port in cfg.listen:
@@ -193,8 +198,6 @@ class Proxy:
     def _serve_one(self, ident: int, guest: Any, addr: tuple[Any, ...],
                    local: tuple[Any, ...], info: ConnectionInfo) -> None:
         if self.tls is not None:
-            import lkl.ssl
-
             guest.settimeout(self.cfg.connect_timeout)
             try:
                 guest = lkl.ssl.wrap_socket(self.tls, guest, server_side=True)
@@ -261,11 +264,15 @@ class Proxy:
 
     def reload(self) -> None:
         """Read the backends again from the config file (SIGHUP)."""
-        if not self.cfg.config_path:
+        if self._config_fd is None or not self.cfg.config_path:
             log.warning("SIGHUP: no config file to reload backends from")
             return
         try:
-            _, table = _load_file(self.cfg.config_path)
+            if os.fstat(self._config_fd).st_nlink == 0:
+                raise kopts.OptionsError("the config file was replaced, not edited in place "
+                                         "(the sandboxed proxy reads it through the fd it "
+                                         "opened at start)")
+            _, table = _parse_file(self.cfg.config_path, _read_fd(self._config_fd))
             backends = [parse_hostport(t, "backend")
                         for t in _as_list(table.get("backend", []), "backend")]
             if not backends:
@@ -326,7 +333,8 @@ class Proxy:
                 results[name] = e.errno
 
         attempt("open_read", lambda: open("/etc/hostname", "rb").close())
-        attempt("open_write", lambda: open(f"/tmp/lkl-proxy-escape-{os.getpid()}", "wb"))
+        attempt("open_write", lambda: os.close(os.open(f"/tmp/lkl-proxy-escape-{os.getpid()}",
+                                                       os.O_WRONLY | os.O_CREAT, 0o600)))
 
         def host_listen() -> None:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -341,6 +349,15 @@ class Proxy:
         # Last: if the sandbox let it through, the proxy becomes /bin/true.
         attempt("execve", lambda: os.execv("/bin/true", ["true"]))
         return results
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 65536, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def serve(cfg: ProxyConfig) -> int:

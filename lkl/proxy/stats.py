@@ -8,6 +8,7 @@ before the sandbox closes the door on new ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -37,6 +38,7 @@ class ConnectionInfo:
     bytes: Callable[[], tuple[int, int]] = lambda: (0, 0)
 
     def snapshot(self) -> dict[str, Any]:
+        """The connection as JSON-able data."""
         up, down = self.bytes()
         return {"id": self.ident, "guest": self.guest, "listen": self.listen,
                 "backend": self.backend, "seconds": round(time.monotonic() - self.started, 3),
@@ -52,18 +54,22 @@ class Counters:
         self.open: dict[int, ConnectionInfo] = {}
 
     def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to total ``name``."""
         with self._lock:
             self.totals[name] += n
 
     def opened(self, info: ConnectionInfo) -> None:
+        """A connection is open."""
         with self._lock:
             self.open[info.ident] = info
 
     def closed(self, ident: int) -> None:
+        """A connection has ended."""
         with self._lock:
             self.open.pop(ident, None)
 
     def snapshot(self) -> dict[str, Any]:
+        """Totals and open connections as JSON-able data."""
         with self._lock:
             totals = dict(self.totals)
             conns = list(self.open.values())
@@ -102,17 +108,17 @@ class StatsServer:
         return self.path or self.sock.getsockname()
 
     def start(self) -> None:
+        """Serve in a thread."""
         self._thread.start()
 
     def close(self) -> None:
+        """Stop serving, remove the unix socket."""
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
         if self.path:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.path)
-            except OSError:
-                pass
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -122,10 +128,8 @@ class StatsServer:
                 continue
             with conn:
                 conn.settimeout(2)
-                try:
+                with contextlib.suppress(OSError):
                     self._answer(conn)
-                except OSError:
-                    pass
 
     def _answer(self, conn: socket.socket) -> None:
         request = b""
