@@ -55,6 +55,13 @@ def main(argv: list[str]) -> int:
     if args.check:
         print(json.dumps(config.describe(cfg), indent=1))
         return 0
+    from lkl.proxy import workers
+
+    index = workers.worker_index()
+    if cfg.workers > 1 and index is None:
+        return workers.supervise(cfg, argv)
+    if index is not None and cfg.stats:
+        cfg.stats = workers.worker_stats(cfg.stats, index)
     try:
         return server.serve(cfg)
     except ValueError as e:          # a value lkl.boot refused

@@ -274,9 +274,9 @@ def _check(cfg: ProxyConfig) -> None:
             pwd.getpwnam(cfg.user)
         except KeyError:
             raise kopts.OptionsError(f"--user {cfg.user}: no such user") from None
-    if cfg.workers > 1:
-        raise kopts.OptionsError("--workers above 1 is not supported yet "
-                                 "(multi-queue TAP sharding is still to come)")
+    if cfg.workers > 1 and any(not n.backend.startswith("tap:") for n in cfg.kernel.nics):
+        raise kopts.OptionsError("--workers above 1 needs TAP NICs (a multi-queue device: "
+                                 "ip tuntap add NAME mode tap multi_queue)")
     if cfg.max_per_source > cfg.max_connections:
         cfg.max_per_source = cfg.max_connections
 

@@ -89,7 +89,7 @@ class Proxy:
         if cfg.config_path:
             # SIGHUP re-reads the file through this fd: the sandbox opens no files.
             self._config_fd = os.open(cfg.config_path, os.O_RDONLY | os.O_CLOEXEC)
-        self.kernel = kopts.boot_kernel(cfg.kernel)
+        self.kernel = _boot(cfg.kernel, os.environ.get("LKL_PROXY_MAC"))
         try:
             for host, port in cfg.listen:
                 family = lkl.AF_INET6 if ":" in host else lkl.AF_INET
@@ -349,6 +349,33 @@ class Proxy:
         # Last: if the sandbox let it through, the proxy becomes /bin/true.
         attempt("execve", lambda: os.execv("/bin/true", ["true"]))
         return results
+
+
+def _boot(opts: kopts.KernelOptions, mac: str | None) -> Any:
+    """kopts.boot_kernel, with every NIC on ``mac`` if given (the workers share one)."""
+    if mac is None:
+        return kopts.boot_kernel(opts)
+    nics = []
+    for spec in opts.nics:
+        offload = spec.offload or opts.offload
+        nics.append(lkl.Nic(lkl.Tap(spec.backend.partition(":")[2]), mac=mac,
+                            offload=kopts.parse_offload(offload) if offload
+                            else lkl.Offload.NONE))
+    kernel = lkl.boot(memory=opts.memory, syscall_mode=opts.syscall_mode,
+                      pin_cpu=opts.pin_cpu, nics=nics, nameservers=opts.nameservers or None)
+    try:
+        for nic, spec in zip(nics, opts.nics, strict=True):
+            nic.up()
+            for cidr in spec.addresses:
+                nic.add_address(cidr)
+        for gateway in opts.gateways:
+            kernel.add_route("default", via=gateway)
+        for key, value in opts.sysctls.items():
+            kernel.sysctl(key, value)
+    except BaseException:
+        kernel.halt()
+        raise
+    return kernel
 
 
 def _read_fd(fd: int) -> bytes:

@@ -233,12 +233,19 @@ def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536) -
 def rig(extra: list[str] | None = None, backends: int = 1,
         handler: Callable[[socket.socket], None] | None = None,
         env: dict[str, str] | None = None, port: int = 8017,
-        offload: str = "LARGE_SEGMENTS") -> Iterator[tuple[Netns, ProxyProcess,
-                                                           list[Backend], str]]:
+        offload: str = "LARGE_SEGMENTS", multi_queue: bool = False
+        ) -> Iterator[tuple[Netns, ProxyProcess, list[Backend], str]]:
     """A namespace with a TAP, backends, and the proxy; yields
     (ns, proxy, backends, stats socket path)."""
     with Netns("lklproxy") as ns:
-        ns.add_tap("pxy0", f"{GUEST_IP}/24")
+        if multi_queue:
+            out = ns.run(["ip", "tuntap", "add", "dev", "pxy0", "mode", "tap", "multi_queue"])
+            assert out.returncode == 0, out.stderr
+            for argv in (["ip", "addr", "add", f"{GUEST_IP}/24", "dev", "pxy0"],
+                         ["ip", "link", "set", "pxy0", "up"]):
+                assert ns.run(argv).returncode == 0
+        else:
+            ns.add_tap("pxy0", f"{GUEST_IP}/24")
         bes = [Backend(ns, handler) for _ in range(backends)]
         stats_path = f"/tmp/lkl-proxy-test-{os.getpid()}-{ns.name}.sock"
         args = ["--nic", "tap:pxy0", "--address", f"{PROXY_IP}/24", "--offload", offload,

@@ -28,6 +28,7 @@ from proxyrig import (
     ProxyProcess,
     guest_socket,
     rig,
+    round_trip,
     stats,
     wait_until,
 )
@@ -484,3 +485,20 @@ def test_tls_termination_with_curl(tmp_path):
         st = wait_until(lambda: (s := stats(sp))["totals"]["tls_failures"] == 1 and s, 10,
                         "the failed handshake counted")
         assert st["totals"]["tls_handshakes"] == 1
+
+
+@needs_root
+@pytest.mark.watchdog(180)
+def test_two_workers_share_one_address_over_a_multi_queue_tap():
+    with rig(["--workers", "2"], multi_queue=True) as (ns, proxy, _, sp):
+        results: list[bool] = []
+        threads = [threading.Thread(target=lambda i=i: results.append(
+            round_trip(ns, 8017, 256 << 10, i))) for i in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert results == [True] * 32
+        per_worker = [stats(f"{sp}.{i}")["totals"]["accepted"] for i in range(2)]
+        assert sum(per_worker) == 32 and min(per_worker) > 0, per_worker
+    assert proxy.proc.returncode == 0
