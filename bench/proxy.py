@@ -5,9 +5,10 @@ guest ``iperf3 -c`` (a namespace's kernel) -> TAP -> ``python -m lkl
 proxy`` (the lkl kernel's TCP, the C relay, the host's TCP) -> ``iperf3
 -s`` on the namespace's loopback, both directions (``-R``: the backend
 sends), for the paper's offload rows (NONE, CHECKSUM, LARGE_SEGMENTS,
-BIG_PACKETS).  Beside it in the same run: the same relay done on host
-sockets by ``socat`` (guest -> loopback -> socat -> loopback -> iperf3)
-and iperf3 straight over the loopback (no relay).
+BIG_PACKETS), one connection and four (``-P 4``), and with ``--workers
+2`` (two kernels on the multi-queue TAP) against one.  Beside it in the
+same run: the same relay done on host sockets by ``socat`` (guest ->
+loopback -> socat -> loopback -> iperf3) and iperf3 straight over the loopback (no relay).
 
 Each point is the median of ``--repeat`` runs of ``--seconds`` each:
 Gbit/s received (iperf3's sum_received) and the relay process's CPU
@@ -36,7 +37,7 @@ from typing import Any
 
 import psutil
 from namespaces import Namespace
-from pyroute2 import NetNS, netns
+from pyroute2 import netns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -61,7 +62,9 @@ def wait_listening(ns: Namespace, host: str, port: int, timeout: float = 20) -> 
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
-def start_proxy(ns: Namespace, offload: str, extra: list[str]) -> tuple[subprocess.Popen, int]:
+def start_proxy(ns: Namespace, offload: str, extra: list[str]
+                ) -> tuple[subprocess.Popen, int, list[int]]:
+    """The proxy, its pid and the pids whose CPU it uses (its workers')."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     argv = ns.argv(["timeout", "-s", "KILL", "900", sys.executable, "-m", "lkl", "proxy",
                     "--nic", "tap:pxb0", "--address", f"{PROXY}/24", "--offload", offload,
@@ -78,14 +81,17 @@ def start_proxy(ns: Namespace, offload: str, extra: list[str]) -> tuple[subproce
                 break
             msg = json.loads(line)
             if msg.get("event") == "ready":
-                return proc, int(msg["pid"])
+                return proc, int(msg["pid"]), msg.get("workers") or [int(msg["pid"])]
     proc.kill()
     raise RuntimeError("the proxy did not come up")
 
 
-def cpu_seconds(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def iperf(ns: Namespace, host: str, port: int, seconds: float, reverse: bool,
@@ -101,7 +107,7 @@ def iperf(ns: Namespace, host: str, port: int, seconds: float, reverse: bool,
     return {"gbps": end["bits_per_second"] / 1e9, "bytes": end["bytes"]}
 
 
-def measure(ns: Namespace, host: str, port: int, pid: int | None, seconds: float,
+def measure(ns: Namespace, host: str, port: int, pid: list[int] | None, seconds: float,
             reverse: bool, repeat: int, parallel: int = 1) -> dict[str, Any]:
     gbps, cpu = [], []
     for _ in range(repeat):
@@ -125,8 +131,8 @@ def main() -> int:
     offloads = args.offload or OFFLOADS
     rows: list[dict[str, Any]] = []
     with Namespace("lklbench", "proxy") as ns:
-        with NetNS(ns.name) as ipr:
-            ipr.link("add", ifname="pxb0", kind="tuntap", mode="tap")
+        subprocess.run(ns.argv(["ip", "tuntap", "add", "dev", "pxb0", "mode", "tap",
+                                "multi_queue"]), check=True)
         ns.address("pxb0", f"{GUEST}/24")
         server = subprocess.Popen(ns.argv(["iperf3", "-s", "-B", "127.0.0.1", "-p",
                                            str(IPERF_PORT)]), stdout=subprocess.DEVNULL,
@@ -146,27 +152,40 @@ def main() -> int:
                 for reverse in (False, True):
                     rows.append({"relay": "socat (host stack)", "offload": "-",
                                  "direction": "down" if reverse else "up",
-                                 **measure(ns, GUEST, SOCAT_PORT, socat.pid, args.seconds,
+                                 **measure(ns, GUEST, SOCAT_PORT, [socat.pid], args.seconds,
                                            reverse, args.repeat)})
             finally:
                 socat.terminate()
                 socat.wait(10)
             for offload in offloads:
-                proc, pid = start_proxy(ns, offload, [])
+                proc, pid, cpu_pids = start_proxy(ns, offload, [])
                 try:
                     for reverse in (False, True):
                         rows.append({"relay": "lkl proxy", "offload": offload,
                                      "direction": "down" if reverse else "up",
-                                     **measure(ns, PROXY, PROXY_PORT, pid, args.seconds,
+                                     **measure(ns, PROXY, PROXY_PORT, cpu_pids, args.seconds,
                                                reverse, args.repeat)})
-                    rows.append({"relay": "lkl proxy, -P 4", "offload": offload,
-                                 "direction": "up",
-                                 **measure(ns, PROXY, PROXY_PORT, pid, args.seconds, False,
-                                           args.repeat, parallel=4)})
+                    for reverse in (False, True):
+                        rows.append({"relay": "lkl proxy -P 4", "offload": offload,
+                                     "direction": "down" if reverse else "up",
+                                     **measure(ns, PROXY, PROXY_PORT, cpu_pids, args.seconds,
+                                               reverse, args.repeat, parallel=4)})
                 finally:
                     os.kill(pid, 15)
                     proc.wait(30)
-                print(json.dumps(rows[-3:]), flush=True)
+                print(json.dumps(rows[-4:]), flush=True)
+            # Beyond one core: two workers (kernels) on the multi-queue TAP.
+            proc, pid, cpu_pids = start_proxy(ns, "LARGE_SEGMENTS", ["--workers", "2"])
+            try:
+                for reverse in (False, True):
+                    rows.append({"relay": "lkl proxy --workers 2 -P 4",
+                                 "offload": "LARGE_SEGMENTS",
+                                 "direction": "down" if reverse else "up",
+                                 **measure(ns, PROXY, PROXY_PORT, cpu_pids, args.seconds,
+                                           reverse, args.repeat, parallel=4)})
+            finally:
+                os.kill(pid, 15)
+                proc.wait(30)
         finally:
             server.terminate()
             server.wait(10)
@@ -174,7 +193,9 @@ def main() -> int:
               "seconds": args.seconds, "repeat": args.repeat,
               "copies_per_byte": "one user-space copy per byte in the relay (kernel socket "
               "buffer -> relay buffer -> host send), besides each stack's own",
-              "workers": "--workers 2 is not supported yet (multi-queue TAP sharding)",
+              "workers": "--workers 2: two processes, each its own kernel, on one "
+              "multi-queue TAP (the host spreads flows over the queues); the TAP is "
+              "multi-queue in every row",
               "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "proxy.json").write_text(json.dumps(result, indent=1) + "\n")
