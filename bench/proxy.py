@@ -62,10 +62,12 @@ def wait_listening(ns: Namespace, host: str, port: int, timeout: float = 20) -> 
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
-def start_proxy(ns: Namespace, offload: str, extra: list[str]
+def start_proxy(ns: Namespace, offload: str, extra: list[str], py_relay: bool = False
                 ) -> tuple[subprocess.Popen, int, list[int]]:
     """The proxy, its pid and the pids whose CPU it uses (its workers')."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if py_relay:
+        env["LKL_PROXY_PY_RELAY"] = "1"
     argv = ns.argv(["timeout", "-s", "KILL", "900", sys.executable, "-m", "lkl", "proxy",
                     "--nic", "tap:pxb0", "--address", f"{PROXY}/24", "--offload", offload,
                     "--memory", "256M", "--listen", f"{PROXY}:{PROXY_PORT}",
@@ -174,6 +176,17 @@ def main() -> int:
                     os.kill(pid, 15)
                     proc.wait(30)
                 print(json.dumps(rows[-4:]), flush=True)
+            # The same relay loop in Python threads instead of C.
+            proc, pid, cpu_pids = start_proxy(ns, "LARGE_SEGMENTS", [], py_relay=True)
+            try:
+                for reverse in (False, True):
+                    rows.append({"relay": "lkl proxy, Python relay", "offload": "LARGE_SEGMENTS",
+                                 "direction": "down" if reverse else "up",
+                                 **measure(ns, PROXY, PROXY_PORT, cpu_pids, args.seconds,
+                                           reverse, args.repeat)})
+            finally:
+                os.kill(pid, 15)
+                proc.wait(30)
             # Beyond one core: two workers (kernels) on the multi-queue TAP.
             proc, pid, cpu_pids = start_proxy(ns, "LARGE_SEGMENTS", ["--workers", "2"])
             try:

@@ -152,7 +152,7 @@ def _parse_file(path: str, raw: bytes) -> tuple[kopts.KernelOptions, dict[str, A
     """The kernel settings and the [proxy] table of a config file's bytes."""
     try:
         if path.endswith(".toml"):
-            import tomllib  # imported at start-up, before any sandbox (see cli/proxy.py)
+            import tomllib  # first imported at start-up, before the sandbox (SIGHUP)
 
             data = tomllib.loads(raw.decode())
         else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import struct
 import threading
@@ -33,6 +34,8 @@ from lkl import _lkl
 __all__ = ["Outcome", "relay", "proxy_header", "abort", "LINGER_ZERO"]
 
 LINGER_ZERO = struct.pack("ii", 1, 0)
+# Set to 1 to relay plain connections in Python too (bench/proxy.py compares).
+PY_RELAY_ENV = "LKL_PROXY_PY_RELAY"
 SLICE = 0.25          # how often a blocked Python direction looks at its stop flag
 BUFSIZE = 65536
 
@@ -99,7 +102,7 @@ def relay(guest: Any, backend: socket.socket, idle_timeout: float,
     relay).  ``register(bytes_fn, stop_fn)`` is called once the relay runs,
     so the caller can read its counters and stop it (a drain deadline).
     """
-    if isinstance(guest, _lkl._SocketBase):
+    if isinstance(guest, _lkl._SocketBase) and os.environ.get(PY_RELAY_ENV) != "1":
         return _relay_c(guest, backend, idle_timeout, register)
     return _relay_py(guest, backend, idle_timeout, register)
 

@@ -42,6 +42,10 @@ log = logging.getLogger("lkl.proxy")
 # up, try what it must refuse (execve, open, a host listener) and report.
 TEST_HOOKS_ENV = "LKL_PROXY_TEST_HOOKS"
 THREAD_STACK = 512 * 1024
+# The kernel's TcpExt counters that tell of hostile guests.
+_TCP_EXT = ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "ListenOverflows",
+            "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop", "TCPAbortOnTimeout",
+            "TCPAbortOnData", "TCPAbortOnClose", "TCPTimeouts", "TCPAbortOnMemory")
 
 
 def _event(event: str, **fields: Any) -> None:
@@ -257,7 +261,10 @@ class Proxy:
         with self._lock:
             data["backends"] = [_fmt(b) for b in self._backends]
         try:
-            data["kernel_tcp"] = self.kernel.snmp().get("Tcp", {})
+            snmp = self.kernel.snmp()
+            data["kernel_tcp"] = snmp.get("Tcp", {})
+            ext = snmp.get("TcpExt", {})
+            data["kernel_tcp_ext"] = {k: ext[k] for k in _TCP_EXT if k in ext}
         except Exception as e:   # a halted kernel
             data["kernel_tcp"] = {"error": str(e)}
         return data

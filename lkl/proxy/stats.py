@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["Counters", "ConnectionInfo", "StatsServer"]
 
 TOTALS = ("accepted", "refused_max_connections", "refused_max_per_source",
-          "refused_draining", "backend_errors", "closed", "resets_from_guest",
+          "backend_errors", "closed", "resets_from_guest",
           "resets_from_backend", "idle_timeouts", "drain_aborts", "tls_handshakes",
           "tls_failures", "bytes_up", "bytes_down")
 

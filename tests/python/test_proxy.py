@@ -502,3 +502,18 @@ def test_two_workers_share_one_address_over_a_multi_queue_tap():
         per_worker = [stats(f"{sp}.{i}")["totals"]["accepted"] for i in range(2)]
         assert sum(per_worker) == 32 and min(per_worker) > 0, per_worker
     assert proxy.proc.returncode == 0
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_runs_as_the_given_user_without_capabilities():
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    with rig(["--user", "nobody"]) as (ns, proxy, _, sp):
+        with open(f"/proc/{proxy.pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+        assert status["Uid"].split() == [str(nobody.pw_uid)] * 4
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+        assert int(status["NoNewPrivs"]) == 1 and int(status["Seccomp"]) == 2
+        assert round_trip(ns, 8017, 1 << 20, 5)
