@@ -517,3 +517,19 @@ def test_runs_as_the_given_user_without_capabilities():
         assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
         assert int(status["NoNewPrivs"]) == 1 and int(status["Seccomp"]) == 2
         assert round_trip(ns, 8017, 1 << 20, 5)
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_a_dead_backend_is_skipped_and_counted():
+    with rig(backends=2) as (ns, _, bes, sp):
+        bes[0].close()                      # refuses connections from now on
+        assert all(round_trip(ns, 8017, 64 << 10, i) for i in range(4))
+        st = stats(sp)
+        assert st["totals"]["backend_errors"] >= 1 and bes[1].accepted == 4
+        bes[1].close()                      # none left: the guest is reset
+        s = guest_socket(ns)
+        s.settimeout(10)
+        with s, pytest.raises(ConnectionResetError):
+            s.connect((PROXY_IP, 8017))
+            s.recv(1)
