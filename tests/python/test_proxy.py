@@ -533,3 +533,39 @@ def test_a_dead_backend_is_skipped_and_counted():
         with s, pytest.raises(ConnectionResetError):
             s.connect((PROXY_IP, 8017))
             s.recv(1)
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_direct_syscall_mode_relays_concurrently():
+    with rig(["--syscall-mode", "direct"]) as (ns, _, _, sp):
+        results: list[bool] = []
+        threads = [threading.Thread(target=lambda i=i: results.append(
+            round_trip(ns, 8017, 1 << 20, i))) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert results == [True] * 8
+        assert stats(sp)["totals"]["bytes_down"] == 8 << 20
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_stats_over_loopback_http_and_periodic_log_lines():
+    with rig(["--stats", "127.0.0.1:9117", "--stats-interval", "0.2"]) as (ns, proxy, _, _):
+        assert round_trip(ns, 8017, 64 << 10, 1)
+        s = guest_socket(ns)                 # the namespace's loopback is the proxy's host
+        s.settimeout(10)
+        with s:
+            s.connect(("127.0.0.1", 9117))
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200") and b"application/json" in head
+        assert json.loads(body)["totals"]["bytes_up"] == 64 << 10
+        logged = wait_until(lambda: [e for e in proxy.events("stats")
+                                     if e["totals"]["closed"] == 1], 10, "a stats log line")
+        assert logged[0]["kernel_tcp"]["PassiveOpens"] == 1
