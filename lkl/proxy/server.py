@@ -42,6 +42,7 @@ log = logging.getLogger("lkl.proxy")
 # up, try what it must refuse (execve, open, a host listener) and report.
 TEST_HOOKS_ENV = "LKL_PROXY_TEST_HOOKS"
 THREAD_STACK = 512 * 1024
+_IP_FREEBIND = 15          # linux/in.h (not among lkl's exported constants)
 # The kernel's TcpExt counters that tell of hostile guests.
 _TCP_EXT = ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "ListenOverflows",
             "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop", "TCPAbortOnTimeout",
@@ -99,6 +100,8 @@ class Proxy:
                 family = lkl.AF_INET6 if ":" in host else lkl.AF_INET
                 sock = self.kernel.socket(family, lkl.SOCK_STREAM)
                 sock.setsockopt(lkl.SOL_SOCKET, lkl.SO_REUSEADDR, 1)
+                # An IPv6 address is still tentative (DAD) right after boot.
+                sock.setsockopt(lkl.IPPROTO_IP, _IP_FREEBIND, 1)
                 sock.bind((host, port))
                 sock.listen(cfg.backlog)
                 sock.settimeout(0.5)

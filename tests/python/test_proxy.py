@@ -569,3 +569,41 @@ def test_stats_over_loopback_http_and_periodic_log_lines():
         logged = wait_until(lambda: [e for e in proxy.events("stats")
                                      if e["totals"]["closed"] == 1], 10, "a stats log line")
         assert logged[0]["kernel_tcp"]["PassiveOpens"] == 1
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_ipv6_guest_with_a_proxy_v1_header():
+    heads: list[bytes] = []
+
+    def record(conn):
+        heads.append(conn.recv(200))
+        conn.sendall(b"ok")
+
+    with Netns("lklproxy") as ns:
+        ns.add_tap("pxy0", "10.200.17.1/24", "fd00:200:17::1/64")
+        backend = Backend(ns, record)
+        proxy = ProxyProcess(ns, ["--nic", "tap:pxy0", "--address", "fd00:200:17::2/64",
+                                  "--listen", "[fd00:200:17::2]:8017", "--backend",
+                                  backend.addr, "--proxy-protocol", "v1"])
+        try:
+            def attempt():   # the kernel's address is usable once its DAD is over
+                with ns.entered():
+                    s = socket.socket(socket.AF_INET6)
+                s.settimeout(2)
+                try:
+                    s.connect(("fd00:200:17::2", 8017))
+                except OSError:
+                    s.close()
+                    return None
+                return s
+
+            s = wait_until(attempt, 20, "the IPv6 listener")
+            with s:
+                assert s.recv(2) == b"ok"
+                port = s.getsockname()[1]
+            assert heads == [f"PROXY TCP6 fd00:200:17::1 fd00:200:17::2 {port} 8017\r\n"
+                             .encode()]
+        finally:
+            proxy.stop()
+            backend.close()
