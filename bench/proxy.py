@@ -44,6 +44,10 @@ RESULTS = ROOT / "bench" / "results"
 GUEST, PROXY = "10.200.18.1", "10.200.18.2"
 IPERF_PORT, PROXY_PORT, SOCAT_PORT = 5201, 5301, 5302
 OFFLOADS = ["NONE", "CHECKSUM", "LARGE_SEGMENTS", "BIG_PACKETS"]
+COPIES = ("per byte the proxy process itself copies once (the lkl kernel's socket buffer -> "
+          "the relay's 64 KiB buffer, recv); the host kernel copies it into the process (TAP "
+          "readv into the virtio ring buffers) and out of it (send into a host socket); the "
+          "reverse direction the same way round (TAP writev goes straight from the lkl skb)")
 
 
 def wait_listening(ns: Namespace, host: str, port: int, timeout: float = 20) -> None:
@@ -230,8 +234,7 @@ def main() -> int:
             server.wait(10)
     result = {"bench": "proxy", "host": platform.node(), "cpus": os.cpu_count(),
               "seconds": args.seconds, "repeat": args.repeat,
-              "copies_per_byte": "one user-space copy per byte in the relay (kernel socket "
-              "buffer -> relay buffer -> host send), besides each stack's own",
+              "copies_per_byte": COPIES,
               "workers": "--workers 2: two processes, each its own kernel, on one "
               "multi-queue TAP (the host spreads flows over the queues); the TAP is "
               "multi-queue in every row",

@@ -354,7 +354,8 @@ def test_limits_refuse_and_count():
 @needs_root
 @pytest.mark.watchdog(60)
 def test_idle_timeout_resets_both_sides():
-    with rig(["--idle-timeout", "1"]) as (ns, _, bes, sp):
+    with rig(["--idle-timeout", "1", "--no-sandbox"]) as (ns, _, bes, sp):
+        assert stats(sp)["sandboxed"] is False and stats(sp)["capabilities"] is None
         s = guest_socket(ns)
         s.settimeout(10)
         with s:
