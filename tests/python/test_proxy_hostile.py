@@ -129,12 +129,15 @@ def test_slowloris_and_zero_window_peers_keep_serving():
             served = [round_trip(ns, 8017, 256 << 10, i) for i in range(5)]
             rss_held = _rss_mib(proxy.pid)
             threads = psutil.Process(proxy.pid).num_threads()
+            # What the held connections cost while nothing moves (250 ms slices).
+            idle_cpu = psutil.Process(proxy.pid).cpu_percent(interval=1.0)
         finally:
             held.set()
             for s in socks:
                 s.close()
         assert served == [True] * 5
         print(f"\nslowloris {idle} + zero-window 8: 5 of 5 guests served; proxy RSS "
-              f"{rss_before:.1f} -> {rss_held:.1f} MiB, {threads} threads")
+              f"{rss_before:.1f} -> {rss_held:.1f} MiB, {threads} threads, {idle_cpu:.0f}% CPU "
+              f"while they idle")
         assert rss_held < rss_before + 400
         wait_until(lambda: stats(sp)["open"] == 0, 60, "all closed")
