@@ -8,7 +8,8 @@ One extension module, made of several included files (like uvloop):
 - ``_addr.pxi``: socket addresses, as the standard library spells them;
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
-- ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them).
+- ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them);
+- ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -41,3 +42,4 @@ include "_addr.pxi"
 include "_socket.pxi"
 include "_select.pxi"
 include "_net.pxi"
+include "_relay.pxi"

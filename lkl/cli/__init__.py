@@ -3,6 +3,8 @@
 - ``python -m lkl`` or ``python -m lkl demo``: the demo (``make demo``).
 - ``python -m lkl run [options] script.py | -m module | -c code [args]``:
   a Python program on the kernel's network stack (:mod:`lkl.cli.run`).
+- ``python -m lkl proxy [options]``: the sandboxed TCP/TLS terminator
+  (:mod:`lkl.cli.proxy`, :mod:`lkl.proxy`).
 
 The kernel options are shared by every subcommand (:mod:`lkl.cli.options`).
 Bad options print a message and exit with code 2; ``--help`` works on each.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lkl.cli import options, run
+from lkl.cli import options, proxy, run
 
 __all__ = ["main", "parser"]
 
@@ -32,7 +34,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     sub.add_parser("demo", help="boot, move 32 MiB through the kernel's TCP, show counters",
                    description="Boot a kernel, move data through its TCP over its loopback, "
                    "print its counters, halt (what make demo runs).")
-    return p, run.add_parser(sub)
+    run_parser = run.add_parser(sub)
+    proxy.add_parser(sub)
+    return p, run_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             run_parser.error(str(e))
         except ValueError as e:          # a value lkl.boot refused (memory, CPU)
             run_parser.error(str(e))
+    if argv[0] == "proxy":
+        return proxy.main(argv[1:])
     args = p.parse_args(argv)
     if args.command == "demo":
         from lkl.cli import demo

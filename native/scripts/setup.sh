@@ -8,6 +8,11 @@ for tool in gcc make bc bison flex rsync ccache ip ethtool; do
 	command -v "$tool" >/dev/null || need_apt+=("$tool")
 done
 command -v ip >/dev/null || need_apt+=(iproute2)
+# lkl.proxy: its sandbox (libseccomp through ctypes), its tests and bench/proxy.py.
+ldconfig -p | grep -q 'libseccomp\.so\.2 ' || need_apt+=(libseccomp2)
+for tool in curl iperf3 socat; do
+	command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
 	# Tool names that are not package names.
 	pkgs=()
