@@ -23,17 +23,23 @@
 
 #include "preload.h"
 
+/* ioctl req on the interface, with ifr's name filled in from ifindex. */
 static long if_ioctl(int ifindex, long req, struct lkl_ifreq *ifr)
 {
 	long fd = ksys(LKL__NR_socket, LKL_AF_INET, LKL_SOCK_DGRAM, 0, 0, 0, 0);
+	struct lkl_ifreq name;
 	long ret;
 
 	if (fd < 0)
 		return fd;
-	ifr->ifr_ifru.ifru_ivalue = ifindex;
-	ret = ksys(LKL__NR_ioctl, fd, LKL_SIOCGIFNAME, (long)ifr, 0, 0, 0);
-	if (ret == 0)
+	memset(&name, 0, sizeof(name));
+	name.ifr_ifru.ifru_ivalue = ifindex;
+	ret = ksys(LKL__NR_ioctl, fd, LKL_SIOCGIFNAME, (long)&name, 0, 0, 0);
+	if (ret == 0) {
+		memcpy(ifr->ifr_ifrn.ifrn_name, name.ifr_ifrn.ifrn_name,
+		       LKL_IFNAMSIZ);
 		ret = ksys(LKL__NR_ioctl, fd, req, (long)ifr, 0, 0, 0);
+	}
 	ksys(LKL__NR_close, fd, 0, 0, 0, 0, 0);
 	return ret;
 }
@@ -54,28 +60,10 @@ int netconf_if_up(int ifindex)
 int netconf_if_mtu(int ifindex, int mtu)
 {
 	struct lkl_ifreq ifr;
-	char name[LKL_IFNAMSIZ];
-	long ret;
 
 	memset(&ifr, 0, sizeof(ifr));
-	ret = if_ioctl(ifindex, LKL_SIOCGIFFLAGS, &ifr);
-	if (ret < 0)
-		return (int)ret;
-	memcpy(name, ifr.ifr_ifrn.ifrn_name, sizeof(name));
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_ifrn.ifrn_name, name, sizeof(name));
 	ifr.ifr_ifru.ifru_mtu = mtu;
-	{
-		long fd = ksys(LKL__NR_socket, LKL_AF_INET, LKL_SOCK_DGRAM, 0,
-			       0, 0, 0);
-
-		if (fd < 0)
-			return (int)fd;
-		ret = ksys(LKL__NR_ioctl, fd, LKL_SIOCSIFMTU, (long)&ifr, 0, 0,
-			   0);
-		ksys(LKL__NR_close, fd, 0, 0, 0, 0, 0);
-	}
-	return (int)ret;
+	return (int)if_ioctl(ifindex, LKL_SIOCSIFMTU, &ifr);
 }
 
 /* One rtnetlink request; the kernel's acknowledgement. */
