@@ -8,11 +8,19 @@ for tool in gcc make bc bison flex rsync ccache ip ethtool; do
 	command -v "$tool" >/dev/null || need_apt+=("$tool")
 done
 command -v ip >/dev/null || need_apt+=(iproute2)
+# Unmodified programs run on the preload library (tests/test_preload.py).
+for tool in iperf3 curl nginx; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
 	# Tool names that are not package names.
 	pkgs=()
 	for p in "${need_apt[@]}"; do
-		case "$p" in ip) pkgs+=(iproute2) ;; *) pkgs+=("$p") ;; esac
+		case "$p" in
+		ip) pkgs+=(iproute2) ;;
+		nginx) pkgs+=(nginx-light) ;;
+		*) pkgs+=("$p") ;;
+		esac
 	done
 	echo "[lkl setup] apt-get install ${pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive

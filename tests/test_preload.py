@@ -1,0 +1,366 @@
+"""Unmodified programs on the kernel's stack: the LD_PRELOAD library.
+
+``build/lib/liblkl-preload.so`` boots a kernel inside the program before
+its ``main`` runs and gives the program's network sockets to it.  The C
+programs ``tests/native/preload_*.c`` check the fd API and readiness
+(host fds and kernel sockets in one epoll, poll and select) and fork;
+Debian's ``iperf3``, ``curl`` and ``nginx`` run unmodified over a TAP
+device into a network namespace the test creates and deletes (10.200.x
+addresses there only).  Name lookups use numeric addresses or a DNS
+server on the preloaded program's own kernel: never the host's resolver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+from lines import LineProcess  # noqa: E402
+from netns import Netns  # noqa: E402
+
+BUILD = ROOT / "build"
+PRELOAD = BUILD / "lib" / "liblkl-preload.so"
+NATIVE = BUILD / "tests" / "native"
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")
+# The interpreter itself, not a shim script that would exec it without
+# the preload.
+PYTHON = os.path.realpath(sys.executable)
+
+HOST_IP, LKL_IP = "10.200.13.1", "10.200.13.2"
+TAP = "lkltap13"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def programs() -> None:
+    subprocess.run(["make", "-s", "-C", str(ROOT / "native"), f"BUILD={BUILD}",
+                    str(PRELOAD)], check=True, timeout=900)
+    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"), f"BUILD={BUILD}",
+                    str(NATIVE / "preload_mix"), str(NATIVE / "preload_fork")],
+                   check=True, timeout=300)
+
+
+def preload_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LKL_")}
+    env["LD_PRELOAD"] = str(PRELOAD)
+    env.update(settings)
+    return env
+
+
+def env_argv(settings: dict[str, str], argv: list[str]) -> list[str]:
+    """argv under the preload, through env(1) (for ``ip netns exec``)."""
+    return ["env", f"LD_PRELOAD={PRELOAD}",
+            *(f"{k}={v}" for k, v in settings.items()), *argv]
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)  # polling a condition, with a deadline
+    pytest.fail(f"timed out waiting for {what}")
+
+
+# ---- the library itself -------------------------------------------------------
+
+def test_exports_only_interposed_names_and_lkl() -> None:
+    out = subprocess.run(["nm", "-D", "--defined-only", str(PRELOAD)], check=True,
+                         capture_output=True, text=True).stdout
+    names = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    others = {n for n in names if not n.startswith("lkl_")}
+    assert {"socket", "connect", "read", "close", "getaddrinfo", "sendfile",
+            "__read_chk"} <= others
+    libc = ctypes_libc_names()
+    assert others <= libc, f"not libc names: {sorted(others - libc)}"
+
+
+def ctypes_libc_names() -> set[str]:
+    out = subprocess.run(["nm", "-D", "--defined-only", "/lib/x86_64-linux-gnu/libc.so.6"],
+                         check=True, capture_output=True, text=True).stdout
+    return {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"LKL_NIC": "vde:x"}, "LKL_NIC"),
+    ({"LKL_NIC": "tap:lkltapbad", "LKL_ADDRESS": "10.200.13.2"}, "LKL_ADDRESS"),
+    ({"LKL_ADDRESS": "10.200.13.2/24"}, "need a NIC"),
+    ({"LKL_OFFLOAD": "FAST", "LKL_NIC": "tap:x"}, "LKL_OFFLOAD"),
+    ({"LKL_MEMORY": "lots"}, "LKL_MEMORY"),
+    ({"LKL_SYSCALL_MODE": "fast"}, "LKL_SYSCALL_MODE"),
+    ({"LKL_SYSCTL": "net.ipv4.no_such_knob=1"}, "no_such_knob"),
+    ({"LKL_SYSCTL": "novalue"}, "LKL_SYSCTL"),
+    ({"LKL_CONFIG": "/nonexistent/lkl.json"}, "LKL_CONFIG"),
+    ({"LKL_HIJACK_NET_IFTYPE": "macvtap"}, "LKL_HIJACK_NET_IFTYPE"),
+])
+def test_bad_configuration_exits_2_before_main(settings: dict[str, str],
+                                               message: str) -> None:
+    res = subprocess.run(["/bin/echo", "main ran"], env=preload_env(**settings),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res
+    assert res.stdout == ""
+    assert "lkl-preload:" in res.stderr and message in res.stderr, res.stderr
+
+
+def test_bad_json_configuration(tmp_path: Path) -> None:
+    for text, message in [('{"memory": "64M", "bogus": 1}', "unknown key"),
+                          ('{"memory": ', "expected"),
+                          ('{"nic": "tap:x", "offload": "NOPE"}', "LKL_OFFLOAD")]:
+        path = tmp_path / "lkl.json"
+        path.write_text(text)
+        res = subprocess.run(["/bin/echo", "main ran"],
+                             env=preload_env(LKL_CONFIG=str(path)),
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and res.stdout == "", res
+        assert message in res.stderr, res.stderr
+
+
+def test_host_fds_and_kernel_sockets_in_epoll_poll_select() -> None:
+    proc = LineProcess(env_argv({}, [str(NATIVE / "preload_mix")]))
+    try:
+        port = int(proc.expect("listening", 60).split()[1])
+        # The listener is the kernel's: the host's stack has no such port.
+        with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+            s.connect(("127.0.0.1", port))
+        assert proc.proc.stdin is not None
+        proc.proc.stdin.write("go\n")
+        proc.proc.stdin.flush()
+        for step in ("epoll", "poll", "select", "fd_api", "threads"):
+            proc.expect(f"ok {step}", 60)
+        proc.expect("done", 60)
+        assert proc.proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def test_fork_child_gets_enetdown_parent_keeps_working() -> None:
+    res = subprocess.run([str(NATIVE / "preload_fork")], env=preload_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "child ok" in res.stdout and "done" in res.stdout
+
+
+def test_python_stdlib_and_resolver_on_the_kernel() -> None:
+    """An unmodified interpreter: a DNS server and an HTTP exchange on its
+    kernel's lo, getaddrinfo asking that server (LKL_NAMESERVER)."""
+    script = textwrap.dedent("""
+        import socket, struct, threading
+        dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dns.bind(("127.0.0.1", 53))
+        def serve():
+            for _ in range(4):
+                q, peer = dns.recvfrom(512)
+                qid, qtype = q[:2], q[-3]
+                end = q.index(b"\\0", 12) + 5
+                name = q[12:end - 4]
+                found = name == b"\\x04test\\x03lkl\\x00"
+                rcode = 0 if found else 3
+                head = qid + struct.pack("!HHHHH", 0x8180 | rcode, 1,
+                                         1 if found and qtype == 1 else 0, 0, 0)
+                ans = b""
+                if found and qtype == 1:
+                    ans = b"\\xc0\\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([10, 9, 8, 7])
+                dns.sendto(head + q[12:end] + ans, peer)
+        threading.Thread(target=serve, daemon=True).start()
+        print(socket.getaddrinfo("test.lkl", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4])
+        try:
+            socket.getaddrinfo("missing.lkl", 80, socket.AF_INET)
+        except socket.gaierror as e:
+            print("gaierror", e.errno == socket.EAI_NONAME)
+        import http.server, urllib.request
+        srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+        threading.Thread(target=srv.handle_request, daemon=True).start()
+        body = urllib.request.urlopen(f"http://localhost:{srv.server_port}/", timeout=10).read()
+        print("http", len(body) > 0)
+    """)
+    res = subprocess.run([PYTHON, "-c", script], env=preload_env(LKL_NAMESERVER="127.0.0.1"),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:3] == ["('10.9.8.7', 80)", "gaierror True", "http True"], \
+        res.stdout
+
+
+# ---- real programs over a TAP into a namespace ------------------------------------
+
+@pytest.fixture
+def ns() -> Iterator[Netns]:
+    with Netns("lklpre") as n:
+        n.add_tap(TAP, f"{HOST_IP}/24")
+        yield n
+
+
+def lkl_settings(offload: str = "LARGE_SEGMENTS") -> dict[str, str]:
+    return {"LKL_NIC": f"tap:{TAP}", "LKL_ADDRESS": f"{LKL_IP}/24",
+            "LKL_OFFLOAD": offload}
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}")
+                                  else None)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is not installed (native/scripts/setup.sh installs it)")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def listening(ns: Netns, port: int) -> bool:
+    return bool(ns.run(["ss", "-Hltn", f"sport = :{port}"]).stdout.strip())
+
+
+def iperf3_json(text: str) -> dict:
+    data = json.loads(text)
+    assert "error" not in data, data.get("error")
+    return data
+
+
+@needs_root
+@pytest.mark.parametrize("reverse", [False, True], ids=["lkl-sends", "lkl-receives"])
+def test_iperf3_client_on_lkl(ns: Netns, reverse: bool) -> None:
+    iperf3 = need("iperf3")
+    server = subprocess.Popen(ns.exec_argv([iperf3, "-s", "-1", "-p", "5201"]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the namespace's iperf3 server", lambda: listening(ns, 5201))
+        argv = [iperf3, "-c", HOST_IP, "-p", "5201", "-n", "64M", "-J",
+                *(["-R"] if reverse else [])]
+        res = subprocess.run(ns.exec_argv(env_argv(lkl_settings(), argv)),
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+        data = iperf3_json(res.stdout)
+        assert data["end"]["sum_received"]["bytes"] >= 64 << 20
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@needs_root
+@pytest.mark.parametrize("extra", [[], ["-R"], ["-P", "4"]],
+                         ids=["to-lkl", "from-lkl", "4-streams"])
+def test_iperf3_server_on_lkl(ns: Netns, extra: list[str]) -> None:
+    iperf3 = need("iperf3")
+    # Upstream's hijack spellings for the NIC, as its users write them.
+    settings = {"LKL_HIJACK_NET_IFTYPE": "tap", "LKL_HIJACK_NET_IFPARAMS": TAP,
+                "LKL_HIJACK_NET_IP": LKL_IP, "LKL_HIJACK_NET_NETMASK_LEN": "24",
+                "LKL_HIJACK_OFFLOAD": "0x9983"}
+    server = subprocess.Popen(ns.exec_argv(env_argv(settings, [iperf3, "-s", "-1", "-J"])),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            res = ns.run([iperf3, "-c", LKL_IP, "-t", "2", "-J", *extra], timeout=60)
+            if res.returncode == 0 or time.monotonic() > deadline:
+                break
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.1)  # the server is still booting its kernel: retry
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+        data = iperf3_json(res.stdout)
+        assert data["end"]["sum_received"]["bytes"] > 1 << 20
+        if extra == ["-P", "4"]:
+            assert len(data["end"]["streams"]) == 4
+        out, err = server.communicate(timeout=30)
+        assert server.returncode == 0, err
+        # The server's own record: it sent (-R) or received the bytes.
+        end = iperf3_json(out)["end"]
+        side = "sum_sent" if "-R" in extra else "sum_received"
+        assert end[side]["bytes"] > 1 << 20
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> tuple[Path, str]:
+    root = tmp_path / "site"
+    root.mkdir()
+    blob = os.urandom(3 << 20)
+    (root / "blob.bin").write_bytes(blob)
+    return root, hashlib.sha256(blob).hexdigest()
+
+
+@needs_root
+def test_curl_on_lkl_fetches_from_the_namespace(ns: Netns, site: tuple[Path, str],
+                                                tmp_path: Path) -> None:
+    curl = need("curl")
+    root, digest = site
+    server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
+                                            "--bind", HOST_IP, "-d", str(root)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
+        # The NIC from a JSON file in upstream's layout.
+        config = tmp_path / "lkl.json"
+        config.write_text(json.dumps({"interfaces": [{"type": "tap", "param": TAP,
+                                                      "ip": LKL_IP, "masklen": 24,
+                                                      "offload": "CHECKSUM"}]}))
+        res = subprocess.run(ns.exec_argv(env_argv({"LKL_CONFIG": str(config)},
+                                                   [curl, "-sS", "--fail", "-m", "60",
+                                                    f"http://{HOST_IP}:8000/blob.bin"])),
+                             capture_output=True, timeout=90)
+        assert res.returncode == 0, res.stderr
+        assert hashlib.sha256(res.stdout).hexdigest() == digest
+    finally:
+        server.kill()
+        server.wait()
+
+
+@needs_root
+def test_namespace_curl_fetches_from_nginx_on_lkl(ns: Netns, site: tuple[Path, str],
+                                                  tmp_path: Path) -> None:
+    curl, nginx = need("curl"), need("nginx")
+    root, digest = site
+    conf = tmp_path / "nginx.conf"
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    conf.write_text(textwrap.dedent(f"""
+        worker_processes 1;
+        pid {tmp_path}/nginx.pid;
+        error_log {tmp_path}/error.log info;
+        events {{ worker_connections 64; }}
+        http {{
+            access_log off;
+            sendfile on;
+            client_body_temp_path {temp}; proxy_temp_path {temp};
+            fastcgi_temp_path {temp}; uwsgi_temp_path {temp}; scgi_temp_path {temp};
+            server {{ listen {LKL_IP}:8080; root {root}; }}
+        }}
+    """))
+    server = subprocess.Popen(ns.exec_argv(env_argv(lkl_settings(), [
+        nginx, "-p", str(tmp_path), "-c", str(conf),
+        "-g", "daemon off; master_process off;"])),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            res = ns.run([curl, "-sS", "--fail", "-m", "60", "-o", str(tmp_path / "got"),
+                          f"http://{LKL_IP}:8080/blob.bin"], timeout=90)
+            if res.returncode == 0 or time.monotonic() > deadline:
+                break
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.1)  # nginx's kernel is still booting: retry
+        assert res.returncode == 0, res.stderr + (tmp_path / "error.log").read_text()
+        assert hashlib.sha256((tmp_path / "got").read_bytes()).hexdigest() == digest
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
