@@ -12,6 +12,7 @@ server on the preloaded program's own kernel: never the host's resolver.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -192,6 +193,54 @@ def test_python_stdlib_and_resolver_on_the_kernel() -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n")[:3] == ["('10.9.8.7', 80)", "gaierror True", "http True"], \
         res.stdout
+
+
+# ---- the launcher (lkl/cli/exec.py) ----------------------------------------------
+
+def exec_parser() -> argparse.ArgumentParser:
+    from lkl.cli import exec as lkl_exec
+
+    parser = argparse.ArgumentParser(prog="lkl")
+    lkl_exec.add_parser(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_exec_environment_from_options() -> None:
+    from lkl.cli import exec as lkl_exec
+
+    args = exec_parser().parse_args([
+        "exec", "--tap", "tap7", "--address", "10.200.13.2/24", "--address", "fd00:200:13::2/64",
+        "--gateway", "10.200.13.1", "--offload", "large_segments", "--sysctl", "a.b=1",
+        "--sysctl", "c.d=x y", "--nameserver", "10.200.13.1", "--", "curl", "-s", "http://x"])
+    env = lkl_exec.environment(args, base={"PATH": "/bin", "LKL_NIC": "tap:stale"})
+    assert env["LD_PRELOAD"] == str(PRELOAD)
+    assert env["LKL_NIC"] == "tap:tap7"
+    assert env["LKL_ADDRESS"] == "10.200.13.2/24,fd00:200:13::2/64"
+    assert env["LKL_OFFLOAD"] == "LARGE_SEGMENTS"
+    assert env["LKL_SYSCTL"] == "a.b=1;c.d=x y"
+    assert env["PATH"] == "/bin" and "LKL_MEMORY" not in env
+    assert (args.program, args.args) == ("curl", ["-s", "http://x"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        lkl_exec.environment(exec_parser().parse_args(["exec", "--sysctl", "x", "true"]))
+
+
+def test_exec_runs_the_program_on_a_configured_kernel() -> None:
+    code = ("import socket; s = socket.socket(); "
+            "print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)"
+            ".rstrip(b'\\0').decode())")
+    res = subprocess.run([sys.executable, "-m", "lkl.cli.exec", "--memory", "64M",
+                          "--sysctl", "net.ipv4.tcp_congestion_control=reno",
+                          "--", PYTHON, "-c", code],
+                         env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    # The host's default is cubic: this socket is the kernel's.
+    assert res.stdout.strip() == "reno"
+    bad = subprocess.run([sys.executable, "-m", "lkl.cli.exec", "--offload", "FAST", "--tap",
+                          "x", "--", "/bin/echo", "main ran"],
+                         env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == "" and "LKL_OFFLOAD" in bad.stderr
 
 
 # ---- real programs over a TAP into a namespace ------------------------------------
