@@ -43,6 +43,9 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")
 PYTHON = os.path.realpath(sys.executable)
 
 HOST_IP, LKL_IP = "10.200.13.1", "10.200.13.2"
+HOST_IP6, LKL_IP6 = "fd00:200:13::1", "fd00:200:13::2"
+# On the namespace's lo: reachable from lkl only through its gateway.
+FAR_IP = "10.200.14.1"
 TAP = "lkltap13"
 
 
@@ -248,12 +251,17 @@ def test_exec_runs_the_program_on_a_configured_kernel() -> None:
 @pytest.fixture
 def ns() -> Iterator[Netns]:
     with Netns("lklpre") as n:
-        n.add_tap(TAP, f"{HOST_IP}/24")
+        index = n.add_tap(TAP, f"{HOST_IP}/24")
+        with n.ipr() as ipr:
+            # IFA_F_NODAD (0x02): usable at once, no duplicate detection.
+            ipr.addr("add", index=index, address=HOST_IP6, prefixlen=64, flags=0x02)
+            ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=FAR_IP,
+                     prefixlen=32)
         yield n
 
 
 def lkl_settings(offload: str = "LARGE_SEGMENTS") -> dict[str, str]:
-    return {"LKL_NIC": f"tap:{TAP}", "LKL_ADDRESS": f"{LKL_IP}/24",
+    return {"LKL_NIC": f"tap:{TAP}", "LKL_ADDRESS": f"{LKL_IP}/24,{LKL_IP6}/64",
             "LKL_OFFLOAD": offload}
 
 
@@ -350,18 +358,20 @@ def test_curl_on_lkl_fetches_from_the_namespace(ns: Netns, site: tuple[Path, str
     curl = need("curl")
     root, digest = site
     server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
-                                            "--bind", HOST_IP, "-d", str(root)]),
+                                            "--bind", FAR_IP, "-d", str(root)]),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
-        # The NIC from a JSON file in upstream's layout.
+        # The NIC from a JSON file in upstream's layout; the server is
+        # beyond the gateway.
         config = tmp_path / "lkl.json"
         config.write_text(json.dumps({"interfaces": [{"type": "tap", "param": TAP,
                                                       "ip": LKL_IP, "masklen": 24,
-                                                      "offload": "CHECKSUM"}]}))
+                                                      "offload": "CHECKSUM"}],
+                                      "gateway": HOST_IP}))
         res = subprocess.run(ns.exec_argv(env_argv({"LKL_CONFIG": str(config)},
                                                    [curl, "-sS", "--fail", "-m", "60",
-                                                    f"http://{HOST_IP}:8000/blob.bin"])),
+                                                    f"http://{FAR_IP}:8000/blob.bin"])),
                              capture_output=True, timeout=90)
         assert res.returncode == 0, res.stderr
         assert hashlib.sha256(res.stdout).hexdigest() == digest
@@ -388,7 +398,7 @@ def test_namespace_curl_fetches_from_nginx_on_lkl(ns: Netns, site: tuple[Path, s
             sendfile on;
             client_body_temp_path {temp}; proxy_temp_path {temp};
             fastcgi_temp_path {temp}; uwsgi_temp_path {temp}; scgi_temp_path {temp};
-            server {{ listen {LKL_IP}:8080; root {root}; }}
+            server {{ listen {LKL_IP}:8080; listen [{LKL_IP6}]:8080; root {root}; }}
         }}
     """))
     server = subprocess.Popen(ns.exec_argv(env_argv(lkl_settings(), [
@@ -406,6 +416,10 @@ def test_namespace_curl_fetches_from_nginx_on_lkl(ns: Netns, site: tuple[Path, s
             time.sleep(0.1)  # nginx's kernel is still booting: retry
         assert res.returncode == 0, res.stderr + (tmp_path / "error.log").read_text()
         assert hashlib.sha256((tmp_path / "got").read_bytes()).hexdigest() == digest
+        res = ns.run([curl, "-sS", "--fail", "-m", "60", "-g", "-o", str(tmp_path / "got6"),
+                      f"http://[{LKL_IP6}]:8080/blob.bin"], timeout=90)
+        assert res.returncode == 0, res.stderr
+        assert hashlib.sha256((tmp_path / "got6").read_bytes()).hexdigest() == digest
     finally:
         server.terminate()
         try:
