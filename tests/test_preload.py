@@ -198,6 +198,18 @@ def test_python_stdlib_and_resolver_on_the_kernel() -> None:
         res.stdout
 
 
+def test_children_run_without_the_preload_unless_kept() -> None:
+    """A program's children would boot a second kernel on the same NIC:
+    the library removes LD_PRELOAD from the environment unless asked."""
+    script = 'echo "${LD_PRELOAD:-none}"'
+    res = subprocess.run(["/bin/sh", "-c", script], env=preload_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "none", res
+    res = subprocess.run(["/bin/sh", "-c", script], env=preload_env(LKL_KEEP_PRELOAD="1"),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == str(PRELOAD), res
+
+
 # ---- the launcher (lkl/cli/exec.py) ----------------------------------------------
 
 def exec_parser() -> argparse.ArgumentParser:
@@ -425,5 +437,29 @@ def test_namespace_curl_fetches_from_nginx_on_lkl(ns: Netns, site: tuple[Path, s
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@needs_root
+def test_curl_on_lkl_over_a_raw_interface(site: tuple[Path, str]) -> None:
+    """LKL_NIC=raw:IFNAME: the kernel on an existing interface (one end of
+    a veth pair inside the namespace) through an AF_PACKET socket."""
+    curl = need("curl")
+    root, digest = site
+    with Netns("lklraw") as ns:
+        ns.add_veth("lklraw0", "lklraw1", "10.200.15.1/24")
+        server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
+                                                "--bind", "10.200.15.1", "-d", str(root)]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
+            settings = {"LKL_NIC": "raw:lklraw0", "LKL_ADDRESS": "10.200.15.2/24"}
+            res = subprocess.run(ns.exec_argv(env_argv(settings, [
+                curl, "-sS", "--fail", "-m", "60", "http://10.200.15.1:8000/blob.bin"])),
+                capture_output=True, timeout=90)
+            assert res.returncode == 0, res.stderr
+            assert hashlib.sha256(res.stdout).hexdigest() == digest
+        finally:
             server.kill()
             server.wait()
