@@ -110,6 +110,7 @@ def ctypes_libc_names() -> set[str]:
     ({"LKL_SYSCTL": "novalue"}, "LKL_SYSCTL"),
     ({"LKL_CONFIG": "/nonexistent/lkl.json"}, "LKL_CONFIG"),
     ({"LKL_HIJACK_NET_IFTYPE": "macvtap"}, "LKL_HIJACK_NET_IFTYPE"),
+    ({"LKL_HIJACK_NET_QDISC": "root|fq"}, "LKL_HIJACK_NET_QDISC: not supported"),
 ])
 def test_bad_configuration_exits_2_before_main(settings: dict[str, str],
                                                message: str) -> None:
@@ -143,7 +144,7 @@ def test_host_fds_and_kernel_sockets_in_epoll_poll_select() -> None:
         assert proc.proc.stdin is not None
         proc.proc.stdin.write("go\n")
         proc.proc.stdin.flush()
-        for step in ("epoll", "poll", "select", "fd_api", "threads"):
+        for step in ("epoll", "poll", "select", "fd_api", "threads", "refused_connect"):
             proc.expect(f"ok {step}", 60)
         proc.expect("done", 60)
         assert proc.proc.wait(timeout=30) == 0

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <lkl/netdev.h>
 
@@ -512,6 +513,21 @@ int preload_config_read(struct preload_config *cfg, char *err, size_t errlen)
 					 env_names[i].env, msg);
 			return -1;
 		}
+	}
+	/* An upstream setting we do not have must not be dropped silently. */
+	for (char **e = environ; *e; e++) {
+		size_t len = strcspn(*e, "=");
+
+		if (strncmp(*e, "LKL_HIJACK_", 11) || !(*e)[len + 1])
+			continue;
+		for (i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+			if (strlen(env_names[i].env) == len &&
+			    !strncmp(*e, env_names[i].env, len))
+				break;
+		if (i == sizeof(env_names) / sizeof(env_names[0]) &&
+		    strncmp(*e, "LKL_HIJACK_CONFIG_FILE=", 23))
+			return fail(&c, "%.*s: not supported by this library",
+				    (int)len, *e);
 	}
 	path = getenv("LKL_CONFIG");
 	if (!path || !*path)

@@ -241,6 +241,31 @@ static void test_fd_api(int lfd, int port, int c, int s)
 	PASS("fd_api");
 }
 
+/* A refused non-blocking connect: POLLOUT, then SO_ERROR, as on Linux. */
+static void test_refused_connect(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int lfd, port, fd, err = 0;
+	socklen_t len = sizeof(err);
+
+	/* A port nobody listens on: a listener's, closed again. */
+	lfd = tcp_listener(&port);
+	close(lfd);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK(fd >= 0, "socket");
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+	      errno == EINPROGRESS || errno == ECONNREFUSED, "connect");
+	wait_poll(fd, POLLOUT);
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	      (err == ECONNREFUSED || err == 0), "SO_ERROR %d", err);
+	if (err == 0)
+		CHECK(send(fd, "x", 1, 0) < 0, "refused socket sends nothing");
+	close(fd);
+	PASS("refused_connect");
+}
+
 struct reader {
 	int fd;
 	char buf[16];
@@ -289,6 +314,7 @@ int main(void)
 	test_select(c, s, pipefd);
 	test_fd_api(lfd, port, c, s);
 	test_threads(c, s);
+	test_refused_connect();
 	close(c);
 	{
 		char ch;
