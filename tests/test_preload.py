@@ -134,6 +134,23 @@ def test_bad_json_configuration(tmp_path: Path) -> None:
         assert message in res.stderr, res.stderr
 
 
+def test_json_configuration_sets_the_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "lkl.json"
+    path.write_text(json.dumps({"memory": "64M", "syscall_mode": "direct",
+                                "sysctl": {"net.ipv4.tcp_congestion_control": "reno",
+                                           "net.core.somaxconn": 77}}))
+    code = ("import socket; s = socket.socket(); "
+            "print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)"
+            ".rstrip(b'\\0').decode())")
+    # JSON overrides the environment.
+    res = subprocess.run([PYTHON, "-c", code],
+                         env=preload_env(LKL_CONFIG=str(path),
+                                         LKL_SYSCTL="net.ipv4.tcp_congestion_control=cubic"),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "reno"
+
+
 def test_host_fds_and_kernel_sockets_in_epoll_poll_select() -> None:
     proc = LineProcess(env_argv({}, [str(NATIVE / "preload_mix")]))
     try:

@@ -356,6 +356,42 @@ static int scalar(struct json *j, char *out, size_t len)
 
 static int object(struct json *j, int depth);
 
+/* "sysctl": {"net.ipv4.tcp_congestion_control": "bbr", ...} */
+static int sysctl_object(struct json *j)
+{
+	char joined[1024] = "", k[256], v[256];
+
+	j->p++;
+	for (;;) {
+		ws(j);
+		if (*j->p == '}') {
+			j->p++;
+			break;
+		}
+		if (*j->p != '"' || scalar(j, k, sizeof(k)))
+			return fail(j->c, "LKL_CONFIG: sysctl: expected a key");
+		ws(j);
+		if (*j->p != ':')
+			return fail(j->c, "LKL_CONFIG: sysctl: expected :");
+		j->p++;
+		if (scalar(j, v, sizeof(v)))
+			return -1;
+		if (strlen(joined) + strlen(k) + strlen(v) + 3 > sizeof(joined))
+			return fail(j->c, "LKL_CONFIG: sysctl: too long");
+		if (joined[0])
+			strcat(joined, ";");
+		strcat(joined, k);
+		strcat(joined, "=");
+		strcat(joined, v);
+		ws(j);
+		if (*j->p == ',')
+			j->p++;
+		else if (*j->p != '}')
+			return fail(j->c, "LKL_CONFIG: sysctl: expected , or }");
+	}
+	return joined[0] ? set(j->c, "sysctl", joined) : 0;
+}
+
 /* A value for key: scalar, array of scalars (joined by ','), object. */
 static int value(struct json *j, const char *key, int depth)
 {
@@ -363,6 +399,8 @@ static int value(struct json *j, const char *key, int depth)
 	int r;
 
 	ws(j);
+	if (*j->p == '{' && !strcmp(key, "sysctl"))
+		return sysctl_object(j);
 	if (*j->p == '{') {
 		if (strcmp(key, "interfaces") && depth > 0)
 			return fail(j->c, "LKL_CONFIG: unexpected object at %s",
