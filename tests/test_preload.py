@@ -217,6 +217,32 @@ def test_python_stdlib_and_resolver_on_the_kernel() -> None:
         res.stdout
 
 
+def test_library_fds_survive_the_programs_close_loops() -> None:
+    """close(), close_range() and closefrom() leave the library's own fds
+    (each socket's far end of its pair) alone."""
+    script = textwrap.dedent("""
+        import os, select, socket
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+        c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+        mine = {0, 1, 2, l.fileno(), c.fileno(), a.fileno()}
+        fds = [int(x) for x in os.listdir("/proc/self/fd")]
+        others = [fd for fd in fds if fd not in mine and fd > 2]
+        refused = 0
+        for fd in others:
+            try:
+                os.close(fd)
+            except OSError:
+                refused += 1
+        os.closerange(max(mine) + 1, 65536)      # close_range(2) in CPython
+        c.send(b"still")
+        print(refused >= 3, select.select([a], [], [], 5)[0] == [a], a.recv(10))
+    """)
+    res = subprocess.run([PYTHON, "-c", script], env=preload_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "True True b'still'"
+
+
 def test_children_run_without_the_preload_unless_kept() -> None:
     """A program's children would boot a second kernel on the same NIC:
     the library removes LD_PRELOAD from the environment unless asked."""

@@ -280,6 +280,7 @@ void fdmap_put(struct lsock *s)
 		return;
 	/* Closing kfd also takes it out of the poller's epoll. */
 	ksys(LKL__NR_close, s->kfd, 0, 0, 0, 0, 0);
+	fd_set_internal(s->peer, 0);
 	host_close(s->peer);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -345,6 +346,7 @@ int fdmap_new(int kfd, int cloexec)
 	s->kfd = kfd;
 	s->host = sv[0];
 	s->peer = sv[1];
+	fd_set_internal(sv[1], 1);
 	s->refs = 1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_lock(&map_lock);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -111,9 +112,45 @@ EXPORT off_t lseek(int fd, off_t off, int whence)
 
 EXPORT int close(int fd)
 {
+	if (fd_is_internal(fd)) {
+		/* Not the program's fd, as far as it can know. */
+		errno = EBADF;
+		return -1;
+	}
 	/* Unmapped before the number can be reused. */
 	fdmap_forget(fd);
 	return host_close(fd);
+}
+
+/* close_range without the internal fds: the gaps between them. */
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int fd, from = first;
+	unsigned int scan_end = last < (1u << 20) ? last : (1u << 20) - 1;
+	int ret = 0;
+
+	if (first > last) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (fd = first; fd <= scan_end; fd++) {
+		if (fd_is_internal((int)fd)) {
+			if (fd > from &&
+			    HOST_FN(close_range)(from, fd - 1, flags) < 0)
+				ret = -1;
+			from = fd + 1;
+		} else if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+			fdmap_forget((int)fd);
+		}
+	}
+	if (from <= last && HOST_FN(close_range)(from, last, flags) < 0)
+		ret = -1;
+	return ret;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	close_range(lowfd < 0 ? 0 : (unsigned int)lowfd, ~0u, 0);
 }
 
 EXPORT int dup(int fd)
@@ -142,6 +179,12 @@ static int dup_to(int fd, int newfd, int flags, int is_dup2)
 	kind = fdmap_lookup(fd, &s);
 	if (kind < 0)
 		return -1;
+	if (fd_is_internal(newfd)) {
+		if (s)
+			fdmap_put(s);
+		errno = EBUSY;
+		return -1;
+	}
 	/* newfd is closed by the dup: forget it first if it is ours. */
 	if (fcntl(fd, F_GETFD) < 0)
 		goto put;	/* fd invalid: leave newfd alone (EBADF) */

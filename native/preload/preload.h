@@ -44,6 +44,10 @@ int host_fcntl(int fd, int cmd, long arg);
 int host_dup(int fd);
 int host_dup3(int fd, int newfd, int flags);
 
+/* The library's own host fds: the program cannot close or replace them. */
+void fd_set_internal(int fd, int on);
+int fd_is_internal(int fd);
+
 /* ---- kernel syscalls ------------------------------------------------------- */
 
 /* A kernel syscall with up to six arguments; negative errno on failure. */

@@ -7,7 +7,12 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -83,14 +88,115 @@ int host_fcntl(int fd, int cmd, long arg) { return get_fcntl()(fd, cmd, arg); }
 int host_dup(int fd) { return get_dup()(fd); }
 int host_dup3(int fd, int nfd, int fl) { return get_dup3()(fd, nfd, fl); }
 
+/* ---- internal fds ----------------------------------------------------------- */
+
+/*
+ * The library's own host fds (the kernel library's TAP, epoll and
+ * eventfds, each socket's far end of its pair) are not the program's:
+ * close(), close_range() and closefrom() leave them alone, dup2() onto
+ * one fails with EBUSY.  The kernel library's are moved to high numbers
+ * (the program's own dup2(x, 3) and the like stay clear of them).
+ */
+#define INTERNAL_MAX (1 << 20)
+#define INTERNAL_HIGH_SPAN 64
+static unsigned long internal_bits[INTERNAL_MAX / (8 * sizeof(unsigned long))];
+#define BITS_PER (8 * sizeof(unsigned long))
+
+void fd_set_internal(int fd, int on)
+{
+	unsigned long bit;
+
+	if (fd < 0 || fd >= INTERNAL_MAX)
+		return;
+	bit = 1UL << (fd % BITS_PER);
+	if (on)
+		__atomic_or_fetch(&internal_bits[fd / BITS_PER], bit,
+				  __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&internal_bits[fd / BITS_PER], ~bit,
+				   __ATOMIC_RELAXED);
+}
+
+int fd_is_internal(int fd)
+{
+	return fd >= 0 && fd < INTERNAL_MAX &&
+	       (__atomic_load_n(&internal_bits[fd / BITS_PER],
+				__ATOMIC_RELAXED) >> (fd % BITS_PER)) & 1;
+}
+
+/* fd moved up (close-on-exec kept) and marked internal. */
+static int internal_fd(int fd)
+{
+	struct rlimit rl;
+	long base = 1024;
+	int high, cloexec;
+
+	if (fd < 0)
+		return fd;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)base)
+		base = (long)rl.rlim_cur;
+	base -= INTERNAL_HIGH_SPAN;
+	if (base > fd) {
+		cloexec = get_fcntl()(fd, F_GETFD) & FD_CLOEXEC;
+		high = get_fcntl()(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, base);
+		if (high >= 0) {
+			get_close()(fd);
+			fd = high;
+		}
+		/* Else the high range is full: keep the number it has. */
+	}
+	fd_set_internal(fd, 1);
+	return fd;
+}
+
 /* ---- the kernel library's host side, renamed (host-syms.txt) --------------- */
 
-int preload_host_socket(int d, int t, int p) { return host_socket(d, t, p); }
+REAL(int, open, (const char *, int, ...))
+REAL(int, eventfd, (unsigned int, int))
+REAL(int, epoll_create1, (int))
+
+int preload_host_open(const char *path, int flags, ...)
+{
+	va_list ap;
+	int mode = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	return internal_fd(get_open()(path, flags, mode));
+}
+
+int preload_host_eventfd(unsigned int count, int flags)
+{
+	return internal_fd(get_eventfd()(count, flags));
+}
+
+int preload_host_epoll_create1(int flags)
+{
+	return internal_fd(get_epoll_create1()(flags));
+}
+
+int preload_host_socket(int d, int t, int p)
+{
+	return internal_fd(host_socket(d, t, p));
+}
 int preload_host_socketpair(int d, int t, int p, int sv[2])
 {
-	return host_socketpair(d, t, p, sv);
+	int ret = host_socketpair(d, t, p, sv);
+
+	if (ret == 0) {
+		sv[0] = internal_fd(sv[0]);
+		sv[1] = internal_fd(sv[1]);
+	}
+	return ret;
 }
-int preload_host_close(int fd) { return host_close(fd); }
+int preload_host_close(int fd)
+{
+	fd_set_internal(fd, 0);
+	return host_close(fd);
+}
 ssize_t preload_host_read(int fd, void *b, size_t n)
 {
 	return host_read(fd, b, n);
