@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import errno
 import os
 import re
 import struct
@@ -12,10 +13,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lkl import _lkl, net, tc
+from lkl import _lkl
 from lkl._lkl import KernelError
 from lkl._socket import Socket
-from lkl.net import Backend, Nic, Offload
+from lkl.net import rtnl, tc
+from lkl.net.nic import Backend, Nic, Offload
+from lkl.net.rtnl import Device
 
 __all__ = ["Kernel", "KernelError", "boot", "kernel"]
 
@@ -26,6 +29,12 @@ SYSCALL_MODES = ("shadow", "direct")
 
 _lock = threading.RLock()
 _current: Kernel | None = None
+# A kernel booted in this process (Linux cannot boot twice in one).
+_spent = False
+
+_SPENT = ("a kernel already ran and halted in this process, and Linux cannot boot "
+          "twice in one process; run each kernel in a fresh process (subprocess, or "
+          "multiprocessing with the 'spawn' start method)")
 
 
 def kernel() -> Kernel | None:
@@ -74,7 +83,7 @@ def boot(
     ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes.  ``cmdline``:
     extra kernel command line.  ``syscall_mode``: ``"shadow"`` (each host
     thread's syscalls run on its own shadow kernel thread) or ``"direct"``
-    (only where the kernel library supports it: else KernelError).
+    (the calling thread runs its syscalls itself under the CPU lock).
     ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
@@ -86,7 +95,7 @@ def boot(
     be reset -- run each kernel in its own process (subprocess, or
     multiprocessing with the "spawn" start method).
     """
-    global _current
+    global _current, _spent
     mem = _memory_bytes(memory)
     if not isinstance(cmdline, str):
         raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
@@ -107,38 +116,37 @@ def boot(
     for nic in nic_list:
         if not isinstance(nic, Nic):
             raise TypeError(f"nics must hold lkl.Nic objects, not {type(nic).__name__}")
+        nic._check_detached()
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
 
     with _lock:
         if kernel() is not None:
-            raise KernelError("a kernel is already running in this process (lkl.kernel())")
+            raise KernelError(errno.EBUSY,
+                              "a kernel is already running in this process (lkl.kernel())")
         if _lkl.in_forked_child():
             raise KernelError("cannot boot in a process forked from one that ran a kernel")
+        if _spent:
+            raise KernelError(errno.EALREADY, _SPENT)
         line = f"mem={mem}"
-        if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
-            raise KernelError(
-                "direct syscall mode is not available in this build of the kernel "
-                "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
-        if _lkl.HAVE_SYSCALL_MODE_PARAM:
-            line += f" lkl.syscall_mode={syscall_mode}"
+        line += f" lkl.syscall_mode={syscall_mode}"
+        # Every refusal Python can tell is above: a fragment made marks its
+        # device attached on the C side.
         for nic in nic_list:
-            line += " " + nic._cmdline()
+            line += " " + nic._boot_fragment()
         if cmdline.strip():
             line += " " + cmdline.strip()
         err = _lkl._boot(line.encode(), pin)
         if err == -_K["EBUSY"]:
-            raise KernelError("a kernel is already running in this process")
+            raise KernelError(errno.EBUSY, "a kernel is already running in this process")
         if err == -_K["EALREADY"]:
-            raise KernelError(
-                "a kernel already ran and halted in this process, and Linux cannot boot "
-                "twice in one process; run each kernel in a fresh process (subprocess, or "
-                "multiprocessing with the 'spawn' start method)")
+            raise KernelError(errno.EALREADY, _SPENT)
         if err < 0:
-            raise KernelError(f"the kernel failed to boot: {os.strerror(-err)} (errno {-err})")
+            raise KernelError(-err, f"the kernel failed to boot: {os.strerror(-err)}")
+        _spent = True
         k = Kernel._booted(syscall_mode, console)
         for nic in nic_list:
-            nic._kernel = k
+            nic._booted(k)
         k._nics.extend(nic_list)
         _current = k
         try:
@@ -186,24 +194,13 @@ class Kernel:
         mode = _lkl.syscall_mode()
         if mode is not None and mode != self._syscall_mode:
             raise KernelError(
+                errno.EOPNOTSUPP,
                 f"the kernel runs syscall mode {mode!r}, not the {self._syscall_mode!r} "
                 "asked for: that mode is not available in this build (this process "
                 "cannot boot another kernel)")
         self._uname = self.uname()
-        self._loopback_up()
-
-    def _loopback_up(self) -> None:
-        """Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it)."""
-        fd = self.syscall("socket", _C["AF_INET"], _C["SOCK_DGRAM"] | _C["SOCK_CLOEXEC"], 0)
-        try:
-            req = bytearray(_K["sizeof_ifreq"])
-            req[:2] = b"lo"
-            self.syscall("ioctl", fd, _K["SIOCGIFFLAGS"], req)
-            flags = struct.unpack_from("H", req, _K["IFNAMSIZ"])[0] | _K["IFF_UP"]
-            struct.pack_into("H", req, _K["IFNAMSIZ"], flags)
-            self.syscall("ioctl", fd, _K["SIOCSIFFLAGS"], req)
-        finally:
-            self.syscall("close", fd)
+        # Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it).
+        rtnl.set_up(self, "lo", True)
 
     def _pump_console(self) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -232,8 +229,8 @@ class Kernel:
     def halt(self) -> None:
         """Power the kernel off and join its threads (idempotent).
 
-        Threads blocked in kernel calls get KernelError.  The process cannot
-        boot another kernel afterwards.
+        Threads blocked in kernel calls get KernelError (an OSError, errno
+        ENODEV).  The process cannot boot another kernel afterwards.
         """
         global _current
         with _lock:
@@ -306,7 +303,8 @@ class Kernel:
         """Run a raw syscall: see lkl._lkl.syscall.
 
         ``nr`` is a number or a name ("getpid"); arguments are ints, None,
-        str (C strings) or buffers (their address; writable ones for output).
+        str (C strings) or buffers: writable ones are passed in place (for
+        output), read-only ones (bytes) as a copy the kernel may only read.
         A negative result raises the standard library's OSError subclass.
         """
         self._check()
@@ -333,40 +331,38 @@ class Kernel:
         nic = Nic(backend, offload=offload, mac=mac, mtu=mtu, direct_rx=direct_rx)
         with _lock:
             self._check()
-            nic._attach()
-            nic._kernel = self
+            nic._attach(self)
             self._nics.append(nic)
         return nic
 
-    def add_route(self, dst: str, via: str | None = None, dev: Nic | str | int | None = None
-                  ) -> None:
+    def add_route(self, dst: str, via: str | None = None, dev: Device | None = None) -> None:
         """Add a route to the main table.
 
         ``dst`` is "10.0.1.0/24", an address, or "default"; ``via`` a
         gateway; ``dev`` a Nic, an interface name or an ifindex.
         """
         self._check()
-        net.add_route(self, dst, via=via, dev=dev)
+        rtnl.add_route(self, dst, via=via, dev=dev)
 
-    def add_neighbor(self, ip: str, mac: str | bytes, dev: Nic | str | int) -> None:
+    def add_neighbor(self, ip: str, mac: str | bytes, dev: Device) -> None:
         """Add a permanent neighbour (ARP / NDP) entry: ``ip`` is at ``mac`` on ``dev``."""
         self._check()
-        net.add_neighbor(self, ip, mac, dev)
+        rtnl.add_neighbor(self, ip, mac, dev)
 
-    def set_qdisc(self, dev: Nic | str | int, spec: str, ingress: bool = False) -> None:
+    def set_qdisc(self, dev: Device, spec: str, ingress: bool = False) -> None:
         """Set the qdisc of ``dev`` from a tc-style ``spec``.
 
         ``spec`` is a kind with its defaults ("fq", "fq_codel", "pfifo_fast",
         "pfifo limit 100") or netem with tc-netem(8)'s options ("netem delay
         1ms 200us loss 5% duplicate 1% reorder 25% corrupt 1% limit 10000").
         Egress replaces the root qdisc; ``ingress=True`` queues what arrives
-        on ``dev`` through the IFB device ``ifb4<name>`` (see lkl.tc).
+        on ``dev`` through an IFB device, ``ifb4<name>`` (see lkl.net.tc).
         ValueError for a malformed spec, OSError for one the kernel refuses.
         """
         self._check()
         tc.set_qdisc(self, dev, spec, ingress=ingress)
 
-    def del_qdisc(self, dev: Nic | str | int, ingress: bool = False) -> None:
+    def del_qdisc(self, dev: Device, ingress: bool = False) -> None:
         """Undo set_qdisc on ``dev``.
 
         The kernel's default root qdisc comes back, or (``ingress=True``)
