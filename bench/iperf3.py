@@ -30,10 +30,12 @@ import time
 from pathlib import Path
 
 import psutil
-from namespaces import Namespace
 from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from harness.netns import Netns  # noqa: E402
+
 PRELOAD = ROOT / "build" / "lib" / "liblkl-preload.so"
 RESULTS = ROOT / "bench" / "results"
 PRESETS = ["NONE", "CHECKSUM", "LARGE_SEGMENTS", "BIG_PACKETS"]
@@ -55,13 +57,13 @@ def cpu_seconds_at_exit(proc: subprocess.Popen, timeout: float) -> float:
     return times.user + times.system
 
 
-def listening(ns: Namespace) -> bool:
+def listening(ns: Netns) -> bool:
     out = subprocess.run(["ip", "netns", "exec", ns.name, "ss", "-Hltn", f"sport = :{PORT}"],
                          capture_output=True, text=True, timeout=10).stdout
     return bool(out.strip())
 
 
-def run_pair(server_ns: Namespace, client_ns: Namespace, client_argv: list[str],
+def run_pair(server_ns: Netns, client_ns: Netns, client_argv: list[str],
              server_addr: str, seconds: int, reverse: bool) -> dict:
     """A host-stack iperf3 server, one client (maybe preloaded): both
     JSONs and both processes' CPU seconds."""
@@ -69,7 +71,7 @@ def run_pair(server_ns: Namespace, client_ns: Namespace, client_argv: list[str],
     with tempfile.TemporaryFile("w+") as server_out, \
             tempfile.TemporaryFile("w+") as client_out:
         outs = {"server": server_out, "client": client_out}
-        server = subprocess.Popen(server_ns.argv([iperf3, "-s", "-1", "-J", "-p", str(PORT)]),
+        server = subprocess.Popen(server_ns.exec_argv([iperf3, "-s", "-1", "-J", "-p", str(PORT)]),
                                   stdout=outs["server"], stderr=subprocess.STDOUT)
         client = None
         try:
@@ -80,7 +82,7 @@ def run_pair(server_ns: Namespace, client_ns: Namespace, client_argv: list[str],
                 time.sleep(0.05)  # polling the listening state, with a deadline
             argv = [*client_argv, iperf3, "-c", server_addr, "-p", str(PORT), "-t",
                     str(seconds), "-J", *(["-R"] if reverse else [])]
-            client = subprocess.Popen(client_ns.argv(argv), stdout=outs["client"],
+            client = subprocess.Popen(client_ns.exec_argv(argv), stdout=outs["client"],
                                       stderr=subprocess.STDOUT)
             client_cpu = cpu_seconds_at_exit(client, seconds + 60)
             server_cpu = cpu_seconds_at_exit(server, 30)
@@ -119,7 +121,7 @@ def summarise(name: str, stack: str, preset: str | None, direction: str,
 
 
 def host_veth(seconds: int, reverse: bool) -> dict:
-    with Namespace("lklperf", "a") as a, Namespace("lklperf", "b") as b:
+    with Netns("lklperf", "a") as a, Netns("lklperf", "b") as b:
         with NetNS(a.name) as ipr:
             ipr.link("add", ifname="ip0", kind="veth", peer="ip1")
             ipr.link("set", index=ipr.link_lookup(ifname="ip1")[0], net_ns_fd=b.name)
@@ -129,7 +131,7 @@ def host_veth(seconds: int, reverse: bool) -> dict:
 
 
 def lkl_tap(preset: str, mode: str, seconds: int, reverse: bool) -> dict:
-    with Namespace("lklperf", "tap") as ns:
+    with Netns("lklperf", "tap") as ns:
         with NetNS(ns.name) as ipr:
             ipr.link("add", ifname="perftap", kind="tuntap", mode="tap")
         ns.address("perftap", "10.203.0.1/24")

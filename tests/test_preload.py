@@ -28,10 +28,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
-from lines import LineProcess  # noqa: E402
-from netns import Netns  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from harness.lines import LineProcess  # noqa: E402
+from harness.netns import Netns  # noqa: E402
 
 BUILD = ROOT / "build"
 PRELOAD = BUILD / "lib" / "liblkl-preload.so"
@@ -91,6 +90,14 @@ def test_exports_only_interposed_names_and_lkl() -> None:
             "__read_chk"} <= others
     libc = ctypes_libc_names()
     assert others <= libc, f"not libc names: {sorted(others - libc)}"
+    # The kernel library inside must call none of them (its copy has them
+    # renamed, native/preload/host-syms.txt): its TAP reads and backend
+    # sockets would land in the wrappers.
+    copy = BUILD / "obj" / "preload" / "liblkl.a"
+    out = subprocess.run(["nm", "-u", str(copy)], check=True, capture_output=True,
+                         text=True).stdout
+    undefined = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    assert not undefined & others, f"add to host-syms.txt: {sorted(undefined & others)}"
 
 
 def ctypes_libc_names() -> set[str]:
