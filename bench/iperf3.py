@@ -145,7 +145,9 @@ def markdown(data: dict) -> str:
     lines = ["# iperf3 on the lkl stack (preload library) beside host↔host", "",
              f"{data['meta']['seconds']} s per run, {data['meta']['repeat']} run(s) each, "
              f"median shown; syscall mode {data['meta']['mode']}; "
-             f"{data['meta']['cpus']} CPUs shared with whatever else ran.", "",
+             f"{data['meta']['cpus']} CPUs shared with whatever else ran (1-minute load "
+             f"{data['meta']['loadavg_before_after'][0]:.1f} before, "
+             f"{data['meta']['loadavg_before_after'][1]:.1f} after).", "",
              "| stack | offload | direction | Gbit/s | lkl side CPU s/GB | host side CPU s/GB "
              "| retransmits |", "|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
@@ -174,6 +176,7 @@ def main() -> None:
     if not shutil.which("iperf3") or not PRELOAD.exists():
         sys.exit("needs iperf3 and build/lib/liblkl-preload.so (make setup lib)")
 
+    load_before = os.getloadavg()
     runs: list[dict] = []
     plans: list[tuple[str, str, str | None, str, bool]] = []
     for reverse in (False, True):
@@ -201,7 +204,9 @@ def main() -> None:
                     {"gbit_s_all": [t["gbit_s"] for t in tries],
                      "gbit_s_median": statistics.median(t["gbit_s"] for t in tries)})
     data = {"meta": {"seconds": args.seconds, "repeat": args.repeat, "mode": args.mode,
-                     "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                     "cpus": os.cpu_count(),
+                     "loadavg_before_after": [load_before[0], os.getloadavg()[0]],
+                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                    time.gmtime())},
             "rows": rows, "runs": runs}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -216,12 +216,14 @@ def test_python_stdlib_and_resolver_on_the_kernel() -> None:
         threading.Thread(target=srv.handle_request, daemon=True).start()
         body = urllib.request.urlopen(f"http://localhost:{srv.server_port}/", timeout=10).read()
         print("http", len(body) > 0)
+        # Interfaces are the kernel's (its lo is index 1).
+        print(socket.if_nametoindex("lo"), socket.if_indextoname(1))
     """)
     res = subprocess.run([PYTHON, "-c", script], env=preload_env(LKL_NAMESERVER="127.0.0.1"),
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split("\n")[:3] == ["('10.9.8.7', 80)", "gaierror True", "http True"], \
-        res.stdout
+    assert res.stdout.split("\n")[:4] == ["('10.9.8.7', 80)", "gaierror True", "http True",
+                                          "1 lo"], res.stdout
 
 
 def test_library_fds_survive_the_programs_close_loops() -> None:

@@ -152,6 +152,7 @@ static int internal_fd(int fd)
 /* ---- the kernel library's host side, renamed (host-syms.txt) --------------- */
 
 REAL(int, open, (const char *, int, ...))
+REAL(unsigned int, if_nametoindex, (const char *))
 REAL(int, eventfd, (unsigned int, int))
 REAL(int, epoll_create1, (int))
 
@@ -166,6 +167,11 @@ int preload_host_open(const char *path, int flags, ...)
 		va_end(ap);
 	}
 	return internal_fd(get_open()(path, flags, mode));
+}
+
+unsigned int preload_host_if_nametoindex(const char *name)
+{
+	return get_if_nametoindex()(name);
 }
 
 int preload_host_eventfd(unsigned int count, int flags)

@@ -5,13 +5,16 @@
  * localhost, /etc/hosts, then DNS (A and AAAA over the kernel's UDP) to
  * LKL_NAMESERVER, by default the host's /etc/resolv.conf nameservers.
  * No search domains, no reverse (PTR) queries: getnameinfo answers from
- * /etc/hosts or numerically.
+ * /etc/hosts or numerically.  if_nametoindex/if_indextoname ask the
+ * kernel too.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netdb.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,4 +604,62 @@ EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
 			return EAI_OVERFLOW;
 	}
 	return 0;
+}
+
+/* ---- interface names ------------------------------------------------------------ */
+
+/*
+ * The program's interfaces are the kernel's: glibc's versions ask the
+ * host's (their netlink and ioctl sockets are internal).  The kernel
+ * library's own host-side calls keep glibc's (host-syms.txt).
+ */
+EXPORT unsigned int if_nametoindex(const char *name)
+{
+	struct ifreq ifr;
+	long fd, ret;
+
+	if (!preload_running || preload_forked)
+		return HOST_FN(if_nametoindex)(name);
+	if (strlen(name) >= IFNAMSIZ) {
+		errno = ENODEV;
+		return 0;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, name);
+	fd = ksys(LKL__NR_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0);
+	if (fd < 0) {
+		kret(fd);
+		return 0;
+	}
+	ret = ksys(LKL__NR_ioctl, fd, SIOCGIFINDEX, (long)&ifr, 0, 0, 0);
+	ksys(LKL__NR_close, fd, 0, 0, 0, 0, 0);
+	if (ret < 0) {
+		kret(ret);
+		return 0;
+	}
+	return (unsigned int)ifr.ifr_ifindex;
+}
+
+EXPORT char *if_indextoname(unsigned int index, char name[IF_NAMESIZE])
+{
+	struct ifreq ifr;
+	long fd, ret;
+
+	if (!preload_running || preload_forked)
+		return HOST_FN(if_indextoname)(index, name);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = (int)index;
+	fd = ksys(LKL__NR_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0);
+	if (fd < 0) {
+		kret(fd);
+		return NULL;
+	}
+	ret = ksys(LKL__NR_ioctl, fd, SIOCGIFNAME, (long)&ifr, 0, 0, 0);
+	ksys(LKL__NR_close, fd, 0, 0, 0, 0, 0);
+	if (ret < 0) {
+		errno = ret == -ENODEV ? ENXIO : (int)-ret;
+		return NULL;
+	}
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	return name;
 }
