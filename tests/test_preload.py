@@ -169,7 +169,8 @@ def test_host_fds_and_kernel_sockets_in_epoll_poll_select(mode: str) -> None:
         assert proc.proc.stdin is not None
         proc.proc.stdin.write("go\n")
         proc.proc.stdin.flush()
-        for step in ("epoll", "poll", "select", "fd_api", "threads", "refused_connect"):
+        for step in ("epoll", "poll", "select", "fd_api", "threads", "refused_connect",
+                     "sigpipe"):
             proc.expect(f"ok {step}", 60)
         proc.expect("done", 60)
         assert proc.proc.wait(timeout=30) == 0

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -266,6 +267,40 @@ static void test_refused_connect(void)
 	PASS("refused_connect");
 }
 
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+/* EPIPE raises the host's SIGPIPE, as on Linux; MSG_NOSIGNAL does not. */
+static void test_sigpipe(int lfd, int port)
+{
+	struct sigaction sa = { .sa_handler = on_sigpipe };
+	char buf[1024] = { 0 };
+	int c, s, i, got = 0;
+
+	sigaction(SIGPIPE, &sa, NULL);
+	tcp_pair(lfd, port, &c, &s);
+	CHECK(shutdown(c, SHUT_WR) == 0, "shutdown");
+	for (i = 0; i < 100 && !got; i++)
+		if (send(c, buf, sizeof(buf), 0) < 0) {
+			CHECK(errno == EPIPE, "EPIPE after SHUT_WR");
+			got = 1;
+		}
+	CHECK(got && sigpipes == 1, "one SIGPIPE: %d", (int)sigpipes);
+	CHECK(send(c, buf, 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "EPIPE");
+	CHECK(sigpipes == 1, "no SIGPIPE with MSG_NOSIGNAL");
+	CHECK(write(c, buf, 1) < 0 && errno == EPIPE && sigpipes == 2,
+	      "write: EPIPE and SIGPIPE");
+	close(c);
+	close(s);
+	signal(SIGPIPE, SIG_DFL);
+	PASS("sigpipe");
+}
+
 struct reader {
 	int fd;
 	char buf[16];
@@ -315,6 +350,7 @@ int main(void)
 	test_fd_api(lfd, port, c, s);
 	test_threads(c, s);
 	test_refused_connect();
+	test_sigpipe(lfd, port);
 	close(c);
 	{
 		char ch;
