@@ -521,3 +521,17 @@ def test_curl_on_lkl_over_a_raw_interface(site: tuple[Path, str]) -> None:
         finally:
             server.kill()
             server.wait()
+
+
+@needs_root
+def test_iproute2_on_lkl_sees_the_kernels_interfaces(ns: Netns) -> None:
+    """iproute2's netlink sockets are the kernel's too: `ip addr` shows the
+    kernel's NIC with its addresses, not the namespace's TAP."""
+    ip = need("ip")
+    res = subprocess.run(ns.exec_argv(env_argv(lkl_settings(), [ip, "-o", "addr"])),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert f"inet {LKL_IP}/24" in res.stdout and f"inet6 {LKL_IP6}/64" in res.stdout
+    assert TAP not in res.stdout and HOST_IP not in res.stdout
+    host = ns.run([ip, "-o", "addr"]).stdout
+    assert TAP in host and LKL_IP not in host
