@@ -19,15 +19,13 @@ import random
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from lines import LineProcess  # noqa: E402
+from harness.lines import LineProcess  # noqa: E402
 
 BUILD = ROOT / "build"
 PEER = BUILD / "tests" / "native" / "net_peer"
@@ -272,14 +270,14 @@ def warm_up(ns, addr: str) -> None:
     """One echo to settle address resolution on both sides.  The first
     reply is sometimes late past a 1 s wait (see the report on kernel
     timers), so it is not counted; every later one must come."""
-    from netns import ping
+    from harness.netns import ping
 
     ping(ns, addr, count=1, timeout=2)
 
 
 @pytest.fixture
 def ns():
-    from netns import Netns
+    from harness.netns import Netns
 
     with Netns() as n:
         yield n
@@ -292,7 +290,7 @@ def tap_peer(ns, *args: str, offload: str = "none") -> Peer:
 @needs_root
 @pytest.mark.parametrize("preset", PRESETS)
 def test_tap_ping_and_tcp_both_ways(ns, preset: str) -> None:
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_tap("tap0", "10.200.1.1/24")
     peer = tap_peer(ns, "--ip", "10.200.1.2/24", "features", "tcp-sink",
@@ -316,7 +314,7 @@ def test_tap_ping_and_tcp_both_ways(ns, preset: str) -> None:
 def test_tap_direct_mode_with_direct_rx(ns, preset: str) -> None:
     """Direct syscalls whose sleeping threads receive the device's frames
     themselves (--direct-rx): the same ping and 256 MiB both ways."""
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_tap("tap0", "10.200.1.1/24")
     peer = tap_peer(ns, "--direct-rx", "--cmdline", "lkl.syscall_mode=direct nohz=off",
@@ -385,7 +383,7 @@ def test_tap_udp(ns) -> None:
 
 @needs_root
 def test_tap_ipv6_neighbour_discovery_and_tcp(ns) -> None:
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_tap("tap0", "fd00:200:1::1/64")
     peer = tap_peer(ns, "--ip", "fd00:200:1::2/64", "tcp-sink", "fd00:200:1::2",
@@ -406,7 +404,7 @@ def test_tap_ipv6_neighbour_discovery_and_tcp(ns) -> None:
 @needs_root
 @pytest.mark.parametrize("preset", ["none", "large"])
 def test_tap_mtu_9000(ns, preset: str) -> None:
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_tap("tap0", "10.200.1.1/24", mtu=9000)
     peer = tap_peer(ns, "--mtu", "9000", "--ip", "10.200.1.2/24", "tcp-sink",
@@ -475,7 +473,7 @@ def test_malformed_frames_from_the_host_side_of_a_tap(ns) -> None:
     """What a host can put on a TAP: frames too big for the driver's
     buffers (the device drops and counts them) and broken IP (the
     kernel's IP layer does).  Shorter than Ethernet the host cannot send."""
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_tap("tap0", "10.200.1.1/24", mtu=9000)
     peer = tap_peer(ns, "--ip", "10.200.1.2/24", "ipstats", "wait", "stats",
@@ -538,7 +536,7 @@ def test_hot_added_device_carries_traffic_and_halt_in_flight_returns(ns) -> None
 @needs_root
 @pytest.mark.parametrize("preset", ["none", "large"])
 def test_raw_backend_on_a_veth(ns, preset: str) -> None:
-    from netns import ping
+    from harness.netns import ping
 
     ns.add_veth("vlkl0", "vhost0", "10.200.3.1/24")
     peer = Peer(peer_argv(ns, ["--raw", "vlkl0"], "--offload", preset, "--ip",
