@@ -74,6 +74,9 @@ def main() -> int:
     stream = RESULTS / "tcp_stream.md"
     if stream.exists():
         out += [stream.read_text(), ""]
+    iperf3 = RESULTS / "iperf3.md"  # bench/iperf3.py: unmodified iperf3, preloaded
+    if iperf3.exists():
+        out += [iperf3.read_text(), ""]
     (RESULTS / "SUMMARY.md").write_text("\n".join(out))
     print("\n".join(out))
     return 0
