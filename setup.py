@@ -113,6 +113,8 @@ extension = Extension(
         "lkl/_socket.pxi",
         "lkl/_select.pxi",
         "lkl/_net.pxi",
+        "lkl/_control.pxi",
+        "lkl/includes/control.pxd",
         "lkl/includes/netdev.pxd",
         "lkl/includes/lkl.pxd",
         "lkl/includes/glue.pxd",

@@ -8,7 +8,8 @@ One extension module, made of several included files (like uvloop):
 - ``_addr.pxi``: socket addresses, as the standard library spells them;
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
-- ``_net.pxi``: virtio-net devices and their backends (lkl/net.py wraps them).
+- ``_net.pxi``: virtio-net devices and their backends (lkl/net.py wraps them);
+- ``_control.pxi``: the control endpoint and packet capture (lkl/control.py).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -27,6 +28,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from lkl.includes.glue cimport *
 from lkl.includes.lkl cimport *
 from lkl.includes.netdev cimport *
+from lkl.includes.control cimport *
 
 import errno as _errno
 import math as _math
@@ -40,3 +42,4 @@ include "_addr.pxi"
 include "_socket.pxi"
 include "_select.pxi"
 include "_net.pxi"
+include "_control.pxi"

@@ -1,0 +1,111 @@
+/*
+ * The control protocol: how another process of the same user runs
+ * syscalls in a kernel that serves a control socket (server.c), e.g.
+ * the attach library LD_PRELOADed into ip, ss, tc (native/attach/).
+ *
+ * Every message is a fixed header, then `len` bytes of data.  A request
+ * carries up to four integer arguments; its reply, the same op with
+ * CTL_REPLY set, carries the result (a negative errno on failure) and
+ * up to three more integers.  Both ends are on one host: integers are
+ * in host byte order.  A message whose magic, version or length is
+ * wrong ends the connection; a well-formed request the server cannot
+ * run gets an error reply.  Lengths are bounded by CTL_MAX_DATA.
+ */
+#ifndef LKL_CONTROL_PROTOCOL_H
+#define LKL_CONTROL_PROTOCOL_H
+
+#include <stdint.h>
+
+#define CTL_MAGIC	0x434c4b4cU	/* "LKLC" */
+#define CTL_VERSION	1
+#define CTL_MAX_DATA	(1U << 20)
+#define CTL_REPLY	0x8000
+
+enum ctl_op {
+	CTL_HELLO = 1,		/* -> a0 pid, a1 start time (s), a2 version; data name */
+	CTL_SOCKET,		/* a0 domain, a1 type, a2 protocol -> fd */
+	CTL_OPEN,		/* a0 flags, a1 mode; data path -> fd */
+	CTL_CLOSE,		/* a0 fd */
+	CTL_READ,		/* a0 fd, a1 count -> n; data */
+	CTL_WRITE,		/* a0 fd; data -> n */
+	CTL_LSEEK,		/* a0 fd, a1 offset, a2 whence -> offset */
+	CTL_SENDTO,		/* a0 fd, a1 flags, a2 addrlen; data addr + payload -> n */
+	CTL_RECVFROM,		/* a0 fd, a1 flags, a2 cap, a3 addr cap
+				 * -> n, r0 addrlen, r1 msg_flags; data addr + payload */
+	CTL_BIND,		/* a0 fd; data addr */
+	CTL_CONNECT,		/* a0 fd; data addr */
+	CTL_GETSOCKNAME,	/* a0 fd, a1 cap, a2 1 for the peer -> r0 len; data */
+	CTL_SETSOCKOPT,		/* a0 fd, a1 level, a2 name; data value */
+	CTL_GETSOCKOPT,		/* a0 fd, a1 level, a2 name, a3 cap -> r0 len; data */
+	CTL_IOCTL,		/* a0 fd, a1 request; data argument -> data */
+	CTL_STAT,		/* a0 AT_* flags; data path -> data struct statx */
+	CTL_GETDENTS,		/* a0 fd, a1 cap -> n; data linux_dirent64 records */
+	CTL_POLL,		/* a0 timeout ms; data struct ctl_pollfd[] -> data */
+	CTL_CAPTURE_START,	/* a0 snaplen, a1 count; data ifname; SCM_RIGHTS fd -> id */
+	CTL_CAPTURE_STATUS,	/* a0 id -> r0 frames, r1 dropped, r2 1 once done */
+	CTL_CAPTURE_STOP,	/* a0 id -> r0 frames, r1 dropped */
+	CTL_STATS,		/* -> r0 requests, r1 malformed, r2 clients; result open fds */
+	CTL_OP_MAX
+};
+
+struct ctl_request {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;
+	uint32_t len;		/* bytes of data that follow */
+	uint32_t seq;		/* echoed in the reply */
+	int64_t arg[4];
+};
+
+struct ctl_reply {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;		/* the request's op | CTL_REPLY */
+	uint32_t len;
+	uint32_t seq;
+	int64_t result;		/* >= 0, or -errno */
+	int64_t ret[3];
+};
+
+struct ctl_pollfd {
+	int32_t fd;
+	int16_t events;
+	int16_t revents;
+};
+
+#define CTL_POLL_MAX_FDS	64
+#define CTL_POLL_MAX_MS		10000
+#define CTL_ADDR_MAX		128
+
+/*
+ * The size of the argument of an ioctl the proxy forwards, or 0 for one
+ * it does not (arguments holding pointers, such as SIOCGIFCONF and
+ * SIOCETHTOOL, cannot cross the socket as bytes).
+ */
+static inline unsigned int ctl_ioctl_size(unsigned long request)
+{
+	switch (request) {
+	case 0x541B:	/* FIONREAD, SIOCINQ */
+	case 0x5411:	/* TIOCOUTQ, SIOCOUTQ */
+	case 0x8905:	/* SIOCATMARK */
+		return 4;
+	case 0x8910:	/* SIOCGIFNAME */
+	case 0x8913: case 0x8914:	/* SIOCGIFFLAGS, SIOCSIFFLAGS */
+	case 0x8915: case 0x8916:	/* SIOCGIFADDR, SIOCSIFADDR */
+	case 0x8917: case 0x8918:	/* SIOCGIFDSTADDR, SIOCSIFDSTADDR */
+	case 0x8919: case 0x891a:	/* SIOCGIFBRDADDR, SIOCSIFBRDADDR */
+	case 0x891b: case 0x891c:	/* SIOCGIFNETMASK, SIOCSIFNETMASK */
+	case 0x891d: case 0x891e:	/* SIOCGIFMETRIC, SIOCSIFMETRIC */
+	case 0x8921: case 0x8922:	/* SIOCGIFMTU, SIOCSIFMTU */
+	case 0x8923:			/* SIOCSIFNAME */
+	case 0x8924:			/* SIOCSIFHWADDR */
+	case 0x8927:			/* SIOCGIFHWADDR */
+	case 0x8933:			/* SIOCGIFINDEX */
+	case 0x8942: case 0x8943:	/* SIOCGIFTXQLEN, SIOCSIFTXQLEN */
+		return 40;		/* struct ifreq */
+	default:
+		return 0;
+	}
+}
+
+#endif
