@@ -19,6 +19,7 @@ process id, e.g. ``python -m lkl attach 12345``.
 from __future__ import annotations
 
 import array
+import contextlib
 import errno
 import os
 import signal
@@ -65,7 +66,7 @@ class ControlError(ConnectionError):
 
 
 def control_dir() -> str:
-    """This user's control-socket directory.
+    """The control-socket directory of this user.
 
     ``$XDG_RUNTIME_DIR/lkl``, ``/run/lkl`` for root, else ``/tmp/lkl-<uid>``
     (the C server computes the same).
@@ -132,8 +133,11 @@ def served_path() -> str:
 
 
 def server_stats() -> dict[str, int]:
-    """The server's counters: clients, accepted, refused, requests, malformed,
-    errors, open_fds (kernel fds held for clients)."""
+    """The server's counters.
+
+    clients, accepted, refused, requests, malformed, errors, open_fds
+    (kernel fds held for clients).
+    """
     return dict(_lkl._control_stats())
 
 
@@ -148,10 +152,8 @@ def install_console_signal(kernel: Kernel, signum: int) -> None:
 
     def handler(_signo: int, _frame: object) -> None:
         if not served_path() and not kernel.halted:
-            try:
+            with contextlib.suppress(OSError):
                 serve(kernel, str(os.getpid()))
-            except OSError:
-                pass
 
     signal.signal(sig, handler)
 
@@ -258,7 +260,7 @@ class Client:
         try:
             return self.call(OPEN, flags, mode, data=os.fsencode(path) + b"\0").result
         except OSError as e:
-            raise _lkl.errno_error(e.errno, path) from None
+            raise _lkl.errno_error(e.errno or errno.EIO, path) from None
 
     def close_fd(self, fd: int) -> None:
         """Close a kernel fd we opened."""
@@ -298,7 +300,7 @@ class Client:
         try:
             raw = self.call(STAT, data=os.fsencode(path) + b"\0").data
         except OSError as e:
-            raise _lkl.errno_error(e.errno, path) from None
+            raise _lkl.errno_error(e.errno or errno.EIO, path) from None
         # struct statx: mask, blksize, attributes (u64), nlink, uid, gid, mode (u16).
         mode = struct.unpack_from("<H", raw, 28)[0]
         size = struct.unpack_from("<Q", raw, 40)[0]
@@ -347,8 +349,10 @@ class Client:
 
     def capture_start(self, ifname: str, out: BinaryIO | int, snaplen: int = 65535,
                       count: int = 0) -> int:
-        """Capture ``ifname``'s frames into ``out`` (a file or fd: passed to the
-        server); returns the capture id."""
+        """Capture the frames of ``ifname`` into ``out``; returns the capture id.
+
+        ``out`` is a file or an fd: it is passed to the server (SCM_RIGHTS).
+        """
         fd = out if isinstance(out, int) else out.fileno()
         return self.call(CAPTURE_START, snaplen, count, data=ifname.encode() + b"\0",
                          fds=[fd]).result
@@ -411,10 +415,8 @@ def instances(clean: bool = True) -> list[Instance]:
             inst = _probe(path)
         except ControlError as e:
             if clean and e.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
             continue
         if inst is not None:
             out.append(inst)
