@@ -231,11 +231,14 @@ class Client:
             self._seq = (self._seq + 1) & 0xFFFFFFFF
             msg = REQUEST.pack(MAGIC, VERSION, op, len(data), self._seq, a0, a1, a2, a3) + data
             try:
-                if fds:
-                    self._sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                array.array("i", fds))])
-                else:
-                    self._sock.sendall(msg)
+                try:
+                    if fds:
+                        self._sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                    array.array("i", fds))])
+                    else:
+                        self._sock.sendall(msg)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a server that refused us hung up: its reply says why
                 head = self._recv_exact(RESPONSE.size)
                 magic, _ver, _rop, length, rseq, result, r0, r1, r2 = RESPONSE.unpack(head)
                 if magic != MAGIC or length > MAX_DATA:

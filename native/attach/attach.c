@@ -108,8 +108,10 @@ static long call(int op, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
 		return -EMSGSIZE;
 	pthread_mutex_lock(&lock);
 	q.seq = ++seq;
-	if (io_full(1, &q, sizeof(q)) || (inlen && io_full(1, (void *)in, inlen)) ||
-	    io_full(0, &rep, sizeof(rep)))
+	/* A server that refused us hung up: its reply (still queued) says why. */
+	if (io_full(1, &q, sizeof(q)) || (inlen && io_full(1, (void *)in, inlen)))
+		errno = 0;
+	if (io_full(0, &rep, sizeof(rep)))
 		die("lost the kernel's control socket", errno ? errno : EPIPE);
 	if (rep.magic != CTL_MAGIC || rep.seq != q.seq || rep.len > CTL_MAX_DATA)
 		die("bad reply on", EPROTO);

@@ -292,15 +292,26 @@ def _raw(path: str) -> socket.socket:
     return s
 
 
+def _idle(agent: Agent) -> dict[str, int]:
+    """The server's counters once no client is connected and no kernel fd is held."""
+    deadline = time.monotonic() + 10
+    while True:
+        st = agent.ask("stats")
+        assert isinstance(st, dict)
+        if st["clients"] == 0 and st["open_fds"] == 0:
+            return st
+        assert time.monotonic() < deadline, st
+        time.sleep(0.05)  # polling the server's own counters, with a deadline
+
+
 @pytest.mark.watchdog(120)
 def test_malformed_truncated_killed_and_concurrent_clients(agent: Agent) -> None:
     path = control.socket_path(agent.name)
     # A warm-up client, so threads the server made once are counted in the baseline.
     with control.Client(path) as c:
         c.read_bytes("/proc/net/snmp")
+    before = _idle(agent)
     base_fds, base_kfds = agent.ask("fds"), agent.ask("kfds")
-    before = agent.ask("stats")
-    assert isinstance(before, dict)
 
     # Bad magic, bad version, oversized length: the server hangs up.
     for head in (struct.pack("<IHHII4q", 0xDEADBEEF, 1, 1, 0, 1, 0, 0, 0, 0),
@@ -363,14 +374,7 @@ def test_malformed_truncated_killed_and_concurrent_clients(agent: Agent) -> None
         t.join(120)
     assert not errors, errors
 
-    deadline = time.monotonic() + 10
-    while True:
-        after = agent.ask("stats")
-        assert isinstance(after, dict)
-        if after["clients"] == 0 and after["open_fds"] == 0:
-            break
-        assert time.monotonic() < deadline, after
-        time.sleep(0.05)
+    after = _idle(agent)
     assert after["malformed"] - before["malformed"] >= 9, (before, after)
     assert after["requests"] - before["requests"] >= 20000
     assert agent.ask("fds") == base_fds
