@@ -8,11 +8,16 @@ for tool in gcc make bc bison flex rsync ccache ip ethtool; do
 	command -v "$tool" >/dev/null || need_apt+=("$tool")
 done
 command -v ip >/dev/null || need_apt+=(iproute2)
+# The attach and capture tests: sysctl (procps), tcpdump, strace.
+for tool in sysctl tcpdump strace; do
+	command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
 	# Tool names that are not package names.
 	pkgs=()
 	for p in "${need_apt[@]}"; do
-		case "$p" in ip) pkgs+=(iproute2) ;; *) pkgs+=("$p") ;; esac
+		case "$p" in ip) pkgs+=(iproute2) ;; sysctl) pkgs+=(procps) ;;
+		*) pkgs+=("$p") ;; esac
 	done
 	echo "[lkl setup] apt-get install ${pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -25,4 +30,5 @@ echo "[lkl setup] system packages present"
 python3 -m pip install -q --disable-pip-version-check \
 	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil \
 	ruff mypy
+python3 -m pip install -q --disable-pip-version-check dpkt	# pcap checks (test_capture.py)
 echo "[lkl setup] python packages present"
