@@ -61,6 +61,17 @@ RESPONSE = struct.Struct("<IHHIIq3q")
  CAPTURE_STATUS, CAPTURE_STOP, STATS) = range(1, 23)
 
 
+def _error(err: int, filename: str | None = None) -> OSError:
+    """The standard OSError subclass for a kernel errno that came over the socket.
+
+    (Not lkl.errno_error: no kernel runs in a client, and ENODEV is "no such
+    device" here.)
+    """
+    if filename is None:
+        return OSError(err, os.strerror(err))
+    return OSError(err, os.strerror(err), filename)
+
+
 class ControlError(ConnectionError):
     """The control socket cannot be reached or refused us (errno set)."""
 
@@ -251,7 +262,7 @@ class Client:
             except OSError as e:
                 raise ControlError(e.errno, f"{self.path}: {e.strerror}") from None
         if check and result < 0:
-            raise _lkl.errno_error(-result)
+            raise _error(-result)
         if rseq != self._seq and result >= 0:
             raise ControlError(errno.EPROTO, f"{self.path}: reply out of order")
         return Reply(result, (r0, r1, r2), body)
@@ -263,7 +274,7 @@ class Client:
         try:
             return self.call(OPEN, flags, mode, data=os.fsencode(path) + b"\0").result
         except OSError as e:
-            raise _lkl.errno_error(e.errno or errno.EIO, path) from None
+            raise _error(e.errno or errno.EIO, path) from None
 
     def close_fd(self, fd: int) -> None:
         """Close a kernel fd we opened."""
@@ -303,7 +314,7 @@ class Client:
         try:
             raw = self.call(STAT, data=os.fsencode(path) + b"\0").data
         except OSError as e:
-            raise _lkl.errno_error(e.errno or errno.EIO, path) from None
+            raise _error(e.errno or errno.EIO, path) from None
         # struct statx: mask, blksize, attributes (u64), nlink, uid, gid, mode (u16).
         mode = struct.unpack_from("<H", raw, 28)[0]
         size = struct.unpack_from("<Q", raw, 40)[0]

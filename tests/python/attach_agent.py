@@ -6,7 +6,8 @@ then answers one JSON command per stdin line with one JSON line:
 ["sysctl", name], ["snmp", group, counter], ["connections"],
 ["features"], ["rtt"] (median TCP round trip over lo, ms),
 ["stats"] (control server counters), ["fds"] (host fds of this process), ["kfds"] (the kernel's),
-["traffic", n] (n echo round trips over lo), ["exit"].
+["traffic", n] (n echo round trips over lo), ["udp", n] (n datagrams
+out of eth0), ["exit"].
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ nic = lkl.Nic(a, offload=lkl.Offload.CHECKSUM)
 k = lkl.boot(memory="96M", nics=[nic], control=name)
 nic.up()
 nic.add_address("10.209.0.1/24")
+k.add_neighbor("10.209.0.2", "02:00:00:00:00:02", nic)
+udp = k.socket(lkl.AF_INET, lkl.SOCK_DGRAM)
 
 srv = k.socket()
 srv.bind(("127.0.0.1", 7001))
@@ -80,6 +83,10 @@ for line in sys.stdin:
         out = len(os.listdir("/proc/self/fd"))
     elif cmd[0] == "ifnames":
         out = sorted(k.listdir("/sys/class/net"))
+    elif cmd[0] == "udp":
+        for i in range(cmd[1]):
+            udp.sendto(b"u" * 200, ("10.209.0.2", 9))
+        out = cmd[1]
     elif cmd[0] == "kfds":
         out = len(k.listdir("/proc/self/fd"))
     elif cmd[0] == "traffic":

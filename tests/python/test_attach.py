@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -273,6 +274,78 @@ def test_another_user_is_refused(agent: Agent) -> None:
     assert out.startswith("REFUSED 13") and "refused by" in out, out
     after = agent.ask("stats")
     assert isinstance(after, dict) and after["refused"] == stats["refused"] + 1
+
+
+@pytest.mark.watchdog(60)
+def test_capture_through_the_control_socket(agent: Agent, tmp_path: Path) -> None:
+    dpkt = pytest.importorskip("dpkt")
+    pcap = tmp_path / "eth0.pcap"
+    proc = subprocess.Popen([sys.executable, "-m", "lkl.cli.attach", agent.name, "capture",
+                             "eth0", "-w", str(pcap), "-c", "5", "-t", "30"],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        agent.ask("udp", 2)  # until the capture has its 5 frames (it may start late)
+        try:
+            proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "5 frames captured" in err, err
+    with open(pcap, "rb") as f:
+        frames = [dpkt.ethernet.Ethernet(buf) for _ts, buf in dpkt.pcap.Reader(f)]
+    assert len(frames) == 5
+    udp = [eth.data.data for eth in frames if isinstance(eth.data, dpkt.ip.IP)
+           and isinstance(eth.data.data, dpkt.udp.UDP)]
+    assert udp, frames  # the rest: the kernel's own IPv6 multicast listener reports
+    assert all(u.dport == 9 and u.data == b"u" * 200 for u in udp), udp
+    # The server closed the capture's fd and kept no kernel fd.
+    assert _idle(agent)["open_fds"] == 0
+    bad = subprocess.run([sys.executable, "-m", "lkl.cli.attach", agent.name, "capture",
+                          "nosuch0", "-w", str(tmp_path / "x.pcap"), "-c", "1"],
+                         capture_output=True, text=True, timeout=30, cwd=ROOT, env=_env())
+    assert bad.returncode == 2 and "No such device" in bad.stderr, bad.stderr
+
+
+SIGNAL_CHILD = """
+import os, signal, sys, lkl
+mode = sys.argv[1]
+k = lkl.boot(console_signal=signal.SIGUSR2) if mode == "on" else lkl.boot()
+print(os.getpid(), signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL, flush=True)
+sys.stdin.readline()
+k.halt()
+"""
+
+
+@pytest.mark.watchdog(60)
+def test_signal_starts_a_console_socket_named_after_the_pid() -> None:
+    off = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, "off"], input="\n",
+                         capture_output=True, text=True, timeout=30, cwd=ROOT, env=_env())
+    assert off.stdout.split()[1] == "True", off.stdout  # nothing installed by default
+    proc = subprocess.Popen([sys.executable, "-c", SIGNAL_CHILD, "on"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        pid, default = proc.stdout.readline().split()
+        assert default == "False"
+        assert not os.path.exists(control.socket_path(pid))
+        os.kill(int(pid), signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(control.socket_path(pid)):
+            assert time.monotonic() < deadline, "no control socket after the signal"
+            time.sleep(0.02)  # the handler runs on the child's main thread
+        with control.Client(pid) as c:
+            assert c.pid == int(pid) and c.name == pid
+            assert "lo" in c.interfaces()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+        assert not os.path.exists(control.socket_path(pid))  # halt unlinked it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_attach_to_nothing_is_a_clear_error() -> None:
