@@ -84,7 +84,7 @@ for line in sys.stdin:
     elif cmd[0] == "ifnames":
         out = sorted(k.listdir("/sys/class/net"))
     elif cmd[0] == "udp":
-        for i in range(cmd[1]):
+        for _ in range(cmd[1]):
             udp.sendto(b"u" * 200, ("10.209.0.2", 9))
         out = cmd[1]
     elif cmd[0] == "kfds":
