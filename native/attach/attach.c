@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1082,6 +1083,37 @@ API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	return res;
 }
 
+/* ifr_data points to the command's struct: it crosses as bytes, after the name. */
+static int remote_ethtool(int r, void *arg)
+{
+	struct ifreq *ifr = arg;
+	uint8_t *data = (uint8_t *)ifr->ifr_data, *msg;
+	uint8_t head[16] = { 0 };
+	size_t size;
+	long res;
+
+	memcpy(head, data, 4);
+	size = ctl_ethtool_size(head, 4);
+	if (!size) {
+		/* A variable-size command: its header says how big. */
+		memcpy(head, data, sizeof(head));
+		size = ctl_ethtool_size(head, sizeof(head));
+	}
+	if (!size)
+		return ret_errno(-EOPNOTSUPP);
+	msg = malloc(16 + size);
+	if (!msg)
+		return ret_errno(-ENOMEM);
+	memcpy(msg, ifr->ifr_name, 16);
+	memcpy(msg + 16, data, size);
+	res = call(CTL_ETHTOOL, r, 0, 0, 0, msg, 16 + size, msg, 16 + size, NULL,
+		   NULL);
+	if (res >= 0)
+		memcpy(data, msg + 16, size);
+	free(msg);
+	return ret_errno(res);
+}
+
 API int ioctl(int fd, unsigned long request, ...)
 {
 	int r = remote_of(fd);
@@ -1095,6 +1127,8 @@ API int ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	if (r < 0)
 		return real_ioctl(fd, request, arg);
+	if (request == 0x8946)	/* SIOCETHTOOL */
+		return remote_ethtool(r, arg);
 	size = ctl_ioctl_size(request);
 	if (!size)
 		return ret_errno(-EOPNOTSUPP);

@@ -14,6 +14,7 @@
 #ifndef LKL_CONTROL_PROTOCOL_H
 #define LKL_CONTROL_PROTOCOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CTL_MAGIC	0x434c4b4cU	/* "LKLC" */
@@ -45,6 +46,7 @@ enum ctl_op {
 	CTL_CAPTURE_STATUS,	/* a0 id -> r0 frames, r1 dropped, r2 1 once done */
 	CTL_CAPTURE_STOP,	/* a0 id -> r0 frames, r1 dropped */
 	CTL_STATS,		/* -> r0 requests, r1 malformed, r2 clients; result open fds */
+	CTL_ETHTOOL,		/* a0 fd; data ifname[16] + the command's struct -> data */
 	CTL_OP_MAX
 };
 
@@ -103,6 +105,65 @@ static inline unsigned int ctl_ioctl_size(unsigned long request)
 	case 0x8933:			/* SIOCGIFINDEX */
 	case 0x8942: case 0x8943:	/* SIOCGIFTXQLEN, SIOCSIFTXQLEN */
 		return 40;		/* struct ifreq */
+	default:
+		return 0;
+	}
+}
+
+/*
+ * SIOCETHTOOL's argument is a struct ifreq whose ifr_data points to the
+ * command's struct: the size of that struct for the read-only commands
+ * the proxy forwards, from its first bytes (have of them: the variable
+ * ones need their header), or 0.  Both ends compute it, so the server
+ * never lets the kernel write past what it holds.
+ */
+static inline size_t ctl_ethtool_size(const uint8_t *p, size_t have)
+{
+	uint32_t cmd, n;
+	uint64_t mask;
+	int bits = 0;
+
+	if (have < 4)
+		return 0;
+	cmd = *(const uint32_t *)p;
+	switch (cmd) {
+	case 0x01: return 44;		/* ETHTOOL_GSET */
+	case 0x03: return 196;		/* ETHTOOL_GDRVINFO */
+	case 0x05: return 20;		/* ETHTOOL_GWOL */
+	case 0x07: case 0x0a:		/* ETHTOOL_GMSGLVL, GLINK */
+	case 0x14: case 0x16: case 0x18:	/* GRXCSUM, GTXCSUM, GSG */
+	case 0x1e: case 0x21: case 0x23:	/* GTSO, GUFO, GGSO */
+	case 0x25: case 0x27: case 0x2b:	/* GFLAGS, GPFLAGS, GGRO */
+		return 8;		/* struct ethtool_value */
+	case 0x0e: return 92;		/* ETHTOOL_GCOALESCE */
+	case 0x10: return 36;		/* ETHTOOL_GRINGPARAM */
+	case 0x12: return 16;		/* ETHTOOL_GPAUSEPARAM */
+	case 0x3c: return 36;		/* ETHTOOL_GCHANNELS */
+	case 0x41: return 44;		/* ETHTOOL_GET_TS_INFO */
+	case 0x44: return 40;		/* ETHTOOL_GEEE */
+	case 0x1b:			/* ETHTOOL_GSTRINGS: len strings of 32 */
+		if (have < 12)
+			return 0;
+		n = *(const uint32_t *)(p + 8);
+		return n > 8192 ? 0 : 12 + (size_t)n * 32;
+	case 0x37:			/* ETHTOOL_GSSET_INFO: a u32 per set bit */
+		if (have < 16)
+			return 0;
+		mask = *(const uint64_t *)(p + 8);
+		for (; mask; mask &= mask - 1)
+			bits++;
+		return 16 + 4 * bits;
+	case 0x3a:			/* ETHTOOL_GFEATURES: size blocks of 16 */
+		if (have < 8)
+			return 0;
+		n = *(const uint32_t *)(p + 4);
+		return n > 64 ? 0 : 8 + (size_t)n * 16;
+	case 0x4c:			/* ETHTOOL_GLINKSETTINGS: 3 masks of nwords */
+		if (have < 16)
+			return 0;
+		n = (uint32_t)(((const int8_t *)p)[15] < 0 ?
+			       -((const int8_t *)p)[15] : ((const int8_t *)p)[15]);
+		return 48 + 12 * (size_t)n;
 	default:
 		return 0;
 	}

@@ -448,6 +448,28 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			*outlen = size;
 			break;
 		}
+		case CTL_ETHTOOL: {
+			struct { char name[16]; void *data; char pad[16]; } ifr;
+			size_t size;
+
+			if (q->len < 16 + 4)
+				return -EPROTO;
+			size = ctl_ethtool_size(c->in + 16, q->len - 16);
+			if (size == 0) {
+				r = -EOPNOTSUPP;
+				break;
+			}
+			if (q->len != 16 + size)
+				return -EPROTO;
+			memcpy(c->out, c->in, q->len);
+			memset(&ifr, 0, sizeof(ifr));
+			memcpy(ifr.name, c->in, 15);
+			ifr.data = c->out + 16;
+			r = ksys(LKL__NR_ioctl, fd, 0x8946 /* SIOCETHTOOL */,
+				 (long)&ifr, 0, 0, 0);
+			*outlen = q->len;
+			break;
+		}
 		case CTL_POLL: {
 			struct ctl_pollfd *p = (struct ctl_pollfd *)c->out;
 			struct lkl_pollfd kp[CTL_POLL_MAX_FDS];

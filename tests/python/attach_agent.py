@@ -37,8 +37,7 @@ srv.listen()
 cli = k.socket()
 cli.settimeout(10)
 cli.connect(("127.0.0.1", 7001))
-conn, _ = srv.accept()
-conn.settimeout(10)
+conn, _ = srv.accept()  # the echo side blocks for as long as the agent lives
 
 
 def echo() -> None:

@@ -188,6 +188,9 @@ def test_ethtool_features_match_the_negotiated_offloads(agent: Agent) -> None:
         "on" if negotiated & lkl.Offload.HOST_TSO4 else "off"), out
     assert feats["rx-checksumming"] == (
         "on" if negotiated & lkl.Offload.GUEST_CSUM else "off"), out
+    # ethtool -i is an SIOCETHTOOL ioctl (ETHTOOL_GDRVINFO), not netlink.
+    info = ok(agent.name, "ethtool", "-i", ifname)
+    assert "driver: virtio_net" in info and "bus-info: virtio-mmio" in info, info
 
 
 @pytest.mark.watchdog(60)
