@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -237,6 +238,46 @@ static struct lkl_capture *capture_get(struct client *c, long id)
 	return id >= 0 && id < MAX_CAPTURES ? c->captures[id] : NULL;
 }
 
+/* ---- waiting in the kernel ------------------------------------------------ */
+
+#define WAIT_SLICE_MS	250
+
+/* The client hung up, or the server stops: a wait on its behalf is over. */
+static int abandoned(struct client *c)
+{
+	struct pollfd pf[2] = {
+		{ .fd = c->sock, .events = POLLRDHUP },
+		{ .fd = stop_fd, .events = POLLIN },
+	};
+
+	return poll(pf, 2, 0) > 0 &&
+		((pf[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) || pf[1].revents);
+}
+
+/*
+ * ppoll in the kernel in short slices, so that a client that hangs up or
+ * a stopping server never leaves this thread blocked in the kernel for
+ * long.  Returns ppoll's result, or -ECANCELED.
+ */
+static long kernel_poll(struct client *c, struct lkl_pollfd *kp, size_t n,
+			long ms)
+{
+	for (;;) {
+		long slice = ms < WAIT_SLICE_MS ? ms : WAIT_SLICE_MS, r;
+		struct lkl__kernel_timespec ts = {
+			.tv_sec = slice / 1000,
+			.tv_nsec = (slice % 1000) * 1000000L,
+		};
+
+		r = ksys(LKL__NR_ppoll, (long)kp, n, (long)&ts, 0, 0, 0);
+		if (r != 0 || ms <= slice)
+			return r;
+		ms -= slice;
+		if (abandoned(c))
+			return -ECANCELED;
+	}
+}
+
 /* ---- one request -------------------------------------------------------- */
 
 /* NUL-terminated data of at most max bytes, or NULL. */
@@ -375,6 +416,14 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			if (a[2] < 0 || a[2] > CTL_MAX_DATA - CTL_ADDR_MAX ||
 			    a[3] < 0 || a[3] > CTL_ADDR_MAX)
 				return -EPROTO;
+			/* A blocking receive waits in slices first (kernel_poll). */
+			if (!(a[1] & 0x40 /* MSG_DONTWAIT */)) {
+				struct lkl_pollfd kp = { .fd = fd, .events = 1 };
+
+				r = kernel_poll(c, &kp, 1, LONG_MAX);
+				if (r < 0)
+					break;
+			}
 			memset(&m, 0, sizeof(m));
 			iov.iov_base = c->out + a[3];
 			iov.iov_len = a[2];
@@ -473,7 +522,6 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 		case CTL_POLL: {
 			struct ctl_pollfd *p = (struct ctl_pollfd *)c->out;
 			struct lkl_pollfd kp[CTL_POLL_MAX_FDS];
-			struct lkl__kernel_timespec ts;
 			size_t i, n = q->len / sizeof(*p);
 			long ms = a[0];
 
@@ -489,9 +537,7 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			}
 			if (ms < 0 || ms > CTL_POLL_MAX_MS)
 				ms = CTL_POLL_MAX_MS;
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (ms % 1000) * 1000000L;
-			r = ksys(LKL__NR_ppoll, (long)kp, n, (long)&ts, 0, 0, 0);
+			r = kernel_poll(c, kp, n, ms);
 			for (i = 0; i < n; i++)
 				p[i].revents = kp[i].revents;
 			*outlen = q->len;

@@ -368,6 +368,44 @@ def _raw(path: str) -> socket.socket:
     return s
 
 
+# A client whose call blocks in the serving kernel: recvfrom on a UDP socket
+# nobody sends to.  argv: the socket path.
+BLOCKED_CLIENT = """
+import socket, struct, sys, threading
+from lkl import control
+c = control.Client(sys.argv[1], timeout=60)
+fd = c.call(control.SOCKET, 2, 2, 0).result  # AF_INET, SOCK_DGRAM
+addr = struct.pack("=H", 2) + struct.pack(">H", 0) + socket.inet_aton("127.0.0.1") + bytes(8)
+c.call(control.BIND, fd, data=addr)
+threading.Timer(0.3, lambda: print("BLOCKING", flush=True)).start()
+c.call(control.RECVFROM, fd, 0, 100, 0)
+"""
+
+
+SERVE_AND_HALT = """
+import subprocess, sys, time, lkl
+from lkl import control
+k = lkl.boot(control=sys.argv[1])
+p = subprocess.Popen([sys.executable, "-c", sys.argv[2], control.socket_path(sys.argv[1])],
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+assert p.stdout.readline().strip() == "BLOCKING"
+t0 = time.monotonic()
+k.halt()
+print("HALTED", round(time.monotonic() - t0, 3), flush=True)
+p.wait(timeout=30)
+"""
+
+
+@pytest.mark.watchdog(60)
+def test_halt_while_a_client_blocks_in_the_kernel() -> None:
+    p = subprocess.run([sys.executable, "-c", SERVE_AND_HALT, f"halt-{os.getpid()}",
+                        BLOCKED_CLIENT], capture_output=True, text=True, timeout=60,
+                       cwd=ROOT, env=_env())
+    assert p.returncode == 0, p.stderr
+    word, secs = p.stdout.split()
+    assert word == "HALTED" and float(secs) < 5, p.stdout
+
+
 def _idle(agent: Agent) -> dict[str, int]:
     """The server's counters once no client is connected and no kernel fd is held."""
     deadline = time.monotonic() + 10
@@ -426,6 +464,13 @@ def test_malformed_truncated_killed_and_concurrent_clients(agent: Agent) -> None
     assert killer.stdout is not None and killer.stdout.readline().strip() == "OPEN"
     killer.kill()
     killer.wait()
+    # A client killed while its call blocks in the kernel (a UDP receive).
+    blocked = subprocess.Popen([sys.executable, "-c", BLOCKED_CLIENT, path],
+                               stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    assert blocked.stdout is not None and blocked.stdout.readline().strip() == "BLOCKING"
+    blocked.kill()
+    blocked.wait()
+    _idle(agent)  # its thread noticed, closed its socket and left
 
     # Two clients at once, 5 000 calls each, while the process serves its own traffic.
     errors: list[BaseException] = []
