@@ -379,6 +379,20 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			r = -EBADF;
 			break;
 		}
+		/* A call that may block waits in slices first (kernel_poll). */
+		if (q->op == CTL_READ || q->op == CTL_WRITE ||
+		    ((q->op == CTL_SENDTO || q->op == CTL_RECVFROM) &&
+		     !(a[1] & 0x40 /* MSG_DONTWAIT */))) {
+			struct lkl_pollfd kp = {
+				.fd = fd,
+				.events = q->op == CTL_READ || q->op == CTL_RECVFROM ?
+					1 /* POLLIN */ : 4 /* POLLOUT */,
+			};
+
+			r = kernel_poll(c, &kp, 1, LONG_MAX);
+			if (r < 0)
+				goto done;
+		}
 		switch (q->op) {
 		case CTL_READ:
 			if (a[1] < 0 || a[1] > CTL_MAX_DATA)
@@ -416,14 +430,6 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			if (a[2] < 0 || a[2] > CTL_MAX_DATA - CTL_ADDR_MAX ||
 			    a[3] < 0 || a[3] > CTL_ADDR_MAX)
 				return -EPROTO;
-			/* A blocking receive waits in slices first (kernel_poll). */
-			if (!(a[1] & 0x40 /* MSG_DONTWAIT */)) {
-				struct lkl_pollfd kp = { .fd = fd, .events = 1 };
-
-				r = kernel_poll(c, &kp, 1, LONG_MAX);
-				if (r < 0)
-					break;
-			}
 			memset(&m, 0, sizeof(m));
 			iov.iov_base = c->out + a[3];
 			iov.iov_len = a[2];
@@ -547,6 +553,7 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			return -EPROTO;
 		}
 	}
+done:
 	rep->result = r;
 	return 0;
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import select
 import re
 import shutil
 import signal
@@ -49,10 +50,12 @@ class Agent:
         line = self.proc.stdout.readline()
         assert line.strip() == "READY", line
 
-    def ask(self, *cmd: object) -> object:
+    def ask(self, *cmd: object, timeout: float = 60) -> object:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(list(cmd)) + "\n")
         self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        assert ready, f"the agent did not answer {cmd} in {timeout} s"
         line = self.proc.stdout.readline()
         assert line, "the agent died"
         return json.loads(line)
@@ -500,6 +503,39 @@ def test_malformed_truncated_killed_and_concurrent_clients(agent: Agent) -> None
     assert after["requests"] - before["requests"] >= 20000
     assert agent.ask("fds") == base_fds
     assert agent.ask("kfds") == base_kfds
+
+
+@pytest.mark.watchdog(120)
+def test_random_requests_never_break_the_server(agent: Agent) -> None:
+    import random
+    rng = random.Random(14)
+    path = control.socket_path(agent.name)
+    before = _idle(agent)
+    base_fds, base_kfds = agent.ask("fds"), agent.ask("kfds")
+    ints = [-1, 0, 1, 2, 3, 7, 64, 4096, 1 << 20, (1 << 20) + 1, 1 << 31, -(1 << 63),
+            (1 << 63) - 1]
+    sent = 0
+    for _round in range(20):
+        # Some random calls block (a read of a netlink socket): a short timeout.
+        with control.Client(path, timeout=1.0) as c:
+            own = [c.open("/proc/net/snmp"), c.call(control.SOCKET, 16, 3, 0).result]
+            for _ in range(100):
+                op = rng.randrange(0, control.STATS + 4)
+                if op in (control.CAPTURE_START,):
+                    continue  # needs an fd passed along; tested elsewhere
+                args = [rng.choice(ints + own) for _ in range(4)]
+                data = rng.randbytes(rng.choice([0, 1, 4, 16, 40, 60, 200, 5000]))
+                try:
+                    c.call(op, *args, data=data, check=False)
+                except control.ControlError:
+                    break  # hung up on (malformed), or still blocked: a new client
+                sent += 1
+    assert sent > 1000
+    after = _idle(agent)
+    assert after["requests"] > before["requests"]
+    assert agent.ask("fds") == base_fds and agent.ask("kfds") == base_kfds
+    assert isinstance(agent.ask("traffic", 20), float)  # and it still serves its own TCP
+    assert "127.0.0.1:7001" in ok(agent.name, "ss", "-tn")
 
 
 def test_tools_are_present() -> None:
