@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import select
 import re
+import select
 import shutil
 import signal
 import socket
