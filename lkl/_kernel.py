@@ -115,6 +115,9 @@ def boot(
             raise TypeError(f"nics must hold lkl.Nic objects, not {type(nic).__name__}")
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
+    if control is not None:
+        from lkl import control as _control
+        _control.check_name(control)  # before booting: a refusal costs no kernel
 
     with _lock:
         if kernel() is not None:

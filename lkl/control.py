@@ -22,6 +22,7 @@ import array
 import contextlib
 import errno
 import os
+import re
 import signal
 import socket
 import stat as statmod
@@ -70,6 +71,9 @@ def _error(err: int, filename: str | None = None) -> OSError:
     if filename is None:
         return OSError(err, os.strerror(err))
     return OSError(err, os.strerror(err), filename)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 
 class ControlError(ConnectionError):
@@ -123,10 +127,32 @@ def attach_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]:
 # ---- serving (the Kernel methods delegate here) ------------------------------
 
 
-def serve(kernel: Kernel, name: str) -> str:
-    """Start serving ``kernel`` as ``name``; returns the socket path."""
+def check_name(name: str) -> None:
+    """Check a control name before serving it (boot does, before booting).
+
+    TypeError or ValueError for a malformed name, FileExistsError if a live
+    process serves it.
+    """
     if not isinstance(name, str):
         raise TypeError(f"the control name must be a str, not {type(name).__name__}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"a control name is 1 to 64 letters, digits, '.', '_' or '-' "
+                         f"(not starting with '.'), not {name!r}")
+    path = socket_path(name)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(path)
+    except OSError:
+        return  # nobody serves it (a stale socket is replaced)
+    finally:
+        s.close()
+    raise FileExistsError(errno.EEXIST, f"a live process serves the control name {name!r}", path)
+
+
+def serve(kernel: Kernel, name: str) -> str:
+    """Start serving ``kernel`` as ``name``; returns the socket path."""
+    check_name(name)
     path = _lkl._control_start(name)
     for nic in kernel.nics:
         _lkl._control_add_netdev(nic._dev)

@@ -354,6 +354,49 @@ def test_signal_starts_a_console_socket_named_after_the_pid() -> None:
             proc.wait()
 
 
+NAMES_CHILD = """
+import errno, os, sys, lkl
+from lkl import control
+name = sys.argv[1]
+try:
+    lkl.boot(control="bad/name")
+except ValueError as e:
+    print("VALUE", e)
+k = lkl.boot()
+path = k.serve_control(name)
+assert path == control.socket_path(name) and os.stat(path).st_mode & 0o777 == 0o600
+assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+try:
+    k.serve_control(name + "-2")
+except OSError as e:
+    print("BUSY", e.errno == errno.EBUSY)
+k.stop_control()
+assert not os.path.exists(path)
+k.serve_control(name)  # again, after a stop
+with control.Client(name) as c:
+    print("AGAIN", c.pid == os.getpid())
+k.halt()
+"""
+
+
+def test_names_busy_and_serving_again() -> None:
+    name = f"names-{os.getpid()}"
+    p = subprocess.run([sys.executable, "-c", NAMES_CHILD, name], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT, env=_env())
+    assert p.returncode == 0, p.stderr
+    assert "VALUE a control name" in p.stdout and "BUSY True" in p.stdout, p.stdout
+    assert "AGAIN True" in p.stdout
+
+
+def test_a_name_in_use_is_refused(agent: Agent) -> None:
+    p = subprocess.run([sys.executable, "-c", "import sys, lkl\n"
+                        "try:\n    lkl.boot(control=sys.argv[1])\n"
+                        "except FileExistsError as e:\n    print('EXISTS', e)\n", agent.name],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, env=_env())
+    assert p.stdout.startswith("EXISTS"), (p.stdout, p.stderr)
+    assert os.path.exists(control.socket_path(agent.name))  # the live one is kept
+
+
 def test_attach_to_nothing_is_a_clear_error() -> None:
     p = subprocess.run([sys.executable, "-m", "lkl.cli.attach", f"absent-{os.getpid()}", "--",
                         "ip", "addr"], capture_output=True, text=True, timeout=30, cwd=ROOT,
