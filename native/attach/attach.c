@@ -45,7 +45,7 @@
 #define API __attribute__((visibility("default")))
 #define MAX_LOCAL_FD	4096
 
-enum { FD_NONE, FD_SOCKET, FD_FILE };
+enum { FD_NONE, FD_SOCKET, FD_NETLINK, FD_FILE };
 
 static struct {
 	int remote;		/* the kernel fd + 1; 0: a local fd */
@@ -203,6 +203,27 @@ static int placeholder(int remote, int kind, int cloexec)
 	fdmap[fd].remote = remote + 1;
 	fdmap[fd].kind = kind;
 	return fd;
+}
+
+/*
+ * Netlink datagrams fetched ahead (CTL_RECVBATCH): a dump's replies come
+ * in one round trip, and recvmsg takes them from here one by one.
+ */
+static struct batch {
+	uint8_t *buf;
+	size_t len, pos;
+} batches[MAX_LOCAL_FD];
+
+static void batch_free(int fd)
+{
+	free(batches[fd].buf);
+	batches[fd].buf = NULL;
+	batches[fd].len = batches[fd].pos = 0;
+}
+
+static int batch_ready(int fd)
+{
+	return fd >= 0 && fd < MAX_LOCAL_FD && batches[fd].pos < batches[fd].len;
 }
 
 /* ---- which paths are the kernel's --------------------------------------- */
@@ -393,6 +414,7 @@ API int close(int fd)
 	}
 	if (r >= 0) {
 		fdmap[fd].remote = 0;
+		batch_free(fd);
 		call(CTL_CLOSE, r, 0, 0, 0, NULL, 0, NULL, 0, NULL, NULL);
 	}
 	return real_close(fd);
@@ -844,7 +866,8 @@ API int socket(int domain, int type, int protocol)
 		 NULL, 0, NULL, NULL);
 	if (r < 0)
 		return ret_errno(r);
-	return placeholder(r, FD_SOCKET, type & SOCK_CLOEXEC);
+	return placeholder(r, domain == AF_NETLINK ? FD_NETLINK : FD_SOCKET,
+			   type & SOCK_CLOEXEC);
 }
 
 static int addr_call(int op, int r, const struct sockaddr *sa, socklen_t len)
@@ -1043,6 +1066,72 @@ static ssize_t remote_recv(int r, const struct iovec *iov, size_t cnt,
 	return ret_errno(res);
 }
 
+/* recvmsg on a netlink socket: from the batch, refilled in one call. */
+static ssize_t batch_recv(int fd, int r, const struct iovec *iov, size_t cnt,
+			  int flags, struct sockaddr *sa, socklen_t *alen,
+			  int *msg_flags)
+{
+	struct batch *b = &batches[fd];
+	const struct ctl_dgram *d;
+	const uint8_t *name, *data;
+	size_t i, cap = 0, off, take;
+
+	if (b->pos >= b->len) {
+		size_t got;
+		long n;
+
+		if (!b->buf)
+			b->buf = malloc(CTL_MAX_DATA);
+		if (!b->buf)
+			return remote_recv(r, iov, cnt, flags, sa, alen, msg_flags);
+		n = call(CTL_RECVBATCH, r, flags & MSG_DONTWAIT, 64, 0, NULL, 0,
+			 b->buf, CTL_MAX_DATA, &got, NULL);
+		if (n < 0)
+			return ret_errno(n);
+		if (n == 0)	/* one datagram too big to batch */
+			return remote_recv(r, iov, cnt, flags, sa, alen, msg_flags);
+		b->len = got;
+		b->pos = 0;
+	}
+	d = (const struct ctl_dgram *)(b->buf + b->pos);
+	if (b->len - b->pos < sizeof(*d) || d->namelen > CTL_ADDR_MAX ||
+	    CTL_DGRAM_SPACE(d->namelen, d->len) > b->len - b->pos) {
+		b->len = b->pos = 0;	/* not what the server sends: drop it */
+		return ret_errno(-EPROTO);
+	}
+	name = (const uint8_t *)(d + 1);
+	data = name + d->namelen;
+	for (i = 0; i < cnt; i++)
+		cap += iov[i].iov_len;
+	take = d->len < cap ? d->len : cap;
+	for (i = 0, off = 0; i < cnt && off < take; i++) {
+		size_t k = iov[i].iov_len < take - off ? iov[i].iov_len : take - off;
+
+		memcpy(iov[i].iov_base, data + off, k);
+		off += k;
+	}
+	if (sa && alen) {
+		memcpy(sa, name, *alen < d->namelen ? *alen : d->namelen);
+		*alen = d->namelen;
+	} else if (alen) {
+		*alen = 0;
+	}
+	if (msg_flags)
+		*msg_flags = d->flags | (d->len > cap ? MSG_TRUNC : 0);
+	if (!(flags & MSG_PEEK))
+		b->pos += CTL_DGRAM_SPACE(d->namelen, d->len);
+	return flags & MSG_TRUNC ? (ssize_t)d->len : (ssize_t)take;
+}
+
+static ssize_t any_recv(int fd, int r, const struct iovec *iov, size_t cnt,
+			int flags, struct sockaddr *sa, socklen_t *alen,
+			int *msg_flags)
+{
+	if (fdmap[fd].kind == FD_NETLINK)
+		return batch_recv(fd, r, iov, cnt, flags, sa, alen, msg_flags);
+	return remote_recv(r, iov, cnt, flags, sa, alen, msg_flags);
+}
+
 API ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	struct iovec iov = { buf, n };
@@ -1050,7 +1139,7 @@ API ssize_t recv(int fd, void *buf, size_t n, int flags)
 	REAL(recv);
 
 	return r < 0 ? real_recv(fd, buf, n, flags) :
-		remote_recv(r, &iov, 1, flags, NULL, NULL, NULL);
+		any_recv(fd, r, &iov, 1, flags, NULL, NULL, NULL);
 }
 
 API ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -1061,7 +1150,7 @@ API ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	REAL(recvfrom);
 
 	return r < 0 ? real_recvfrom(fd, buf, n, flags, sa, alen) :
-		remote_recv(r, &iov, 1, flags, sa, alen, NULL);
+		any_recv(fd, r, &iov, 1, flags, sa, alen, NULL);
 }
 
 API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
@@ -1074,8 +1163,8 @@ API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (r < 0)
 		return real_recvmsg(fd, m, flags);
 	alen = m->msg_name ? m->msg_namelen : 0;
-	res = remote_recv(r, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
-			  &alen, &m->msg_flags);
+	res = any_recv(fd, r, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
+		       &alen, &m->msg_flags);
 	if (res >= 0) {
 		m->msg_namelen = alen;
 		m->msg_controllen = 0;
@@ -1154,13 +1243,21 @@ static int remote_poll(struct pollfd *fds, nfds_t n, int timeout)
 		p[k].events = fds[i].events;
 		p[k++].revents = 0;
 	}
+	for (i = 0; i < n; i++)
+		if (batch_ready(fds[i].fd))
+			timeout = 0;	/* something is readable already */
 	res = call(CTL_POLL, timeout, 0, 0, 0, p, k * sizeof(*p), p, sizeof(p),
 		   &got, NULL);
 	if (res < 0)
 		return ret_errno(res);
-	for (i = 0, k = 0; i < n; i++)
-		if (remote_of(fds[i].fd) >= 0)
-			fds[i].revents = p[k++].revents;
+	for (i = 0, k = 0, res = 0; i < n; i++) {
+		if (remote_of(fds[i].fd) < 0)
+			continue;
+		fds[i].revents = p[k++].revents;
+		if (batch_ready(fds[i].fd) && (fds[i].events & POLLIN))
+			fds[i].revents |= POLLIN;
+		res += fds[i].revents != 0;
+	}
 	return res;
 }
 

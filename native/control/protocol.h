@@ -47,6 +47,8 @@ enum ctl_op {
 	CTL_CAPTURE_STOP,	/* a0 id -> r0 frames, r1 dropped */
 	CTL_STATS,		/* -> r0 requests, r1 malformed, r2 clients; result open fds */
 	CTL_ETHTOOL,		/* a0 fd; data ifname[16] + the command's struct -> data */
+	CTL_RECVBATCH,		/* a0 fd, a1 flags (MSG_DONTWAIT), a2 max datagrams
+				 * -> count; data struct ctl_dgram records */
 	CTL_OP_MAX
 };
 
@@ -74,6 +76,21 @@ struct ctl_pollfd {
 	int16_t events;
 	int16_t revents;
 };
+
+/*
+ * One datagram of a CTL_RECVBATCH reply: a whole netlink dump crosses in
+ * one reply (the client keeps what its recvmsg did not take yet).  The
+ * name, then the data follow; the next record starts 8-aligned.
+ */
+struct ctl_dgram {
+	uint32_t len;		/* data bytes */
+	uint32_t flags;		/* msg_flags */
+	uint32_t namelen;	/* bytes of name (<= CTL_ADDR_MAX) */
+	uint32_t pad;
+};
+
+#define CTL_DGRAM_SPACE(namelen, len) \
+	((sizeof(struct ctl_dgram) + (namelen) + (len) + 7) & ~(size_t)7)
 
 #define CTL_POLL_MAX_FDS	64
 #define CTL_POLL_MAX_MS		10000

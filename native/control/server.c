@@ -450,6 +450,78 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			rep->ret[1] = m.msg_flags;
 			break;
 		}
+		case CTL_RECVBATCH: {
+			size_t off = 0;
+			long n = 0, max = a[2];
+
+			if (max <= 0 || max > 1024)
+				return -EPROTO;
+			/* The first waits as asked; the rest are what is queued. */
+			while (n < max) {
+				uint8_t name[CTL_ADDR_MAX];
+				struct ctl_dgram *d = (struct ctl_dgram *)(c->out + off);
+				struct lkl_iovec iov;
+				struct lkl_user_msghdr m;
+				size_t room = CTL_MAX_DATA - off, need;
+				long len;
+
+				if (room < CTL_DGRAM_SPACE(CTL_ADDR_MAX, 0))
+					break;
+				memset(&m, 0, sizeof(m));
+				iov.iov_base = NULL;
+				iov.iov_len = 0;
+				m.msg_iov = &iov;
+				m.msg_iovlen = 1;
+				len = ksys(LKL__NR_recvmsg, fd, (long)&m,
+					   0x2 | 0x20 | 0x40 /* PEEK|TRUNC|DONTWAIT */,
+					   0, 0, 0);
+				if (len < 0 && n == 0 && len == -EAGAIN &&
+				    !(a[1] & 0x40)) {
+					struct lkl_pollfd kp = { .fd = fd, .events = 1 };
+
+					len = kernel_poll(c, &kp, 1, LONG_MAX);
+					if (len < 0) {
+						r = len;
+						goto done;
+					}
+					continue;
+				}
+				if (len < 0) {
+					if (n == 0) {
+						r = len;
+						goto done;
+					}
+					break;
+				}
+				need = CTL_DGRAM_SPACE(CTL_ADDR_MAX, len);
+				if (need > room)
+					break;	/* the next reply takes it */
+				memset(&m, 0, sizeof(m));
+				iov.iov_base = (uint8_t *)(d + 1) + CTL_ADDR_MAX;
+				iov.iov_len = len;
+				m.msg_name = name;
+				m.msg_namelen = CTL_ADDR_MAX;
+				m.msg_iov = &iov;
+				m.msg_iovlen = 1;
+				len = ksys(LKL__NR_recvmsg, fd, (long)&m, 0x40, 0, 0, 0);
+				if (len < 0)
+					break;
+				d->len = len;
+				d->flags = m.msg_flags;
+				d->namelen = m.msg_namelen < CTL_ADDR_MAX ?
+					m.msg_namelen : CTL_ADDR_MAX;
+				d->pad = 0;
+				/* Close the gap between the name and the data. */
+				memcpy(d + 1, name, d->namelen);
+				memmove((uint8_t *)(d + 1) + d->namelen,
+					(uint8_t *)(d + 1) + CTL_ADDR_MAX, len);
+				off += CTL_DGRAM_SPACE(d->namelen, len);
+				n++;
+			}
+			r = n;
+			*outlen = off;
+			break;
+		}
 		case CTL_BIND:
 		case CTL_CONNECT:
 			if (q->len > CTL_ADDR_MAX)

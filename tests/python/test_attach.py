@@ -105,6 +105,13 @@ def test_ip_addr_shows_the_kernels_interfaces(agent: Agent) -> None:
     assert shown == agent.ask("ifnames"), (shown, out)
     host = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
     assert "10.209.0.1" not in host
+    # A dump's datagrams cross in one reply (CTL_RECVBATCH): ip addr's whole
+    # session (socket, options, bind, two dumps) is a dozen round trips.
+    before = agent.ask("stats")
+    ok(agent.name, "ip", "addr")
+    after = agent.ask("stats")
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert after["requests"] - before["requests"] <= 20, (before, after)
     stats = ok(agent.name, "ip", "-s", "link", "show", "lo")
     assert "RX:" in stats and "TX:" in stats
 
