@@ -165,6 +165,7 @@ def main() -> None:
         sys.exit(f"{LOOP} is missing: make -C bench/native BUILD=$PWD/build")
 
     result: dict[str, object] = {"host": platform.node(), "cpus": os.cpu_count(),
+                                 "loadavg_start": os.getloadavg()[0],
                                  "proxy": proxy(args.calls)}
     runs: dict[str, list[dict[str, float]]] = {"off": [], "full": [], "snap128": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,6 +181,7 @@ def main() -> None:
         capture[mode] = {"median_gbit_s": statistics.median(done or [0.0]),
                          "failed_runs": len(rs) - len(done), "runs": rs}
     result["capture"] = capture
+    result["loadavg_end"] = os.getloadavg()[0]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "attach.json").write_text(json.dumps(result, indent=2) + "\n")
 
@@ -203,6 +205,8 @@ def main() -> None:
         finished = [r for r in c["runs"] if "gbit_s" in r] or [{"frames": 0, "dropped": 0}]
         lines.append(f"| {mode} | {c['median_gbit_s']:.2f} | {finished[-1]['frames']} | "
                      f"{finished[-1]['dropped']} |")
+    lines += ["", f"Host load average (1 min) {result['loadavg_start']:.1f} at the start, "
+              f"{result['loadavg_end']:.1f} at the end, on {os.cpu_count()} CPUs."]
     (RESULTS / "attach.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
