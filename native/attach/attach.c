@@ -50,6 +50,7 @@ enum { FD_NONE, FD_SOCKET, FD_NETLINK, FD_FILE };
 static struct {
 	int remote;		/* the kernel fd + 1; 0: a local fd */
 	int kind;
+	int nonblock;		/* O_NONBLOCK: its calls carry MSG_DONTWAIT */
 } fdmap[MAX_LOCAL_FD];
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -202,6 +203,7 @@ static int placeholder(int remote, int kind, int cloexec)
 	}
 	fdmap[fd].remote = remote + 1;
 	fdmap[fd].kind = kind;
+	fdmap[fd].nonblock = 0;
 	return fd;
 }
 
@@ -224,6 +226,23 @@ static void batch_free(int fd)
 static int batch_ready(int fd)
 {
 	return fd >= 0 && fd < MAX_LOCAL_FD && batches[fd].pos < batches[fd].len;
+}
+
+static ssize_t any_recv(int fd, int r, const struct iovec *iov, size_t cnt,
+			int flags, struct sockaddr *sa, socklen_t *alen,
+			int *msg_flags);
+static ssize_t remote_sendto(int r, const void *buf, size_t n, int flags,
+			     const struct sockaddr *sa, socklen_t alen);
+
+static int is_socket(int fd)
+{
+	return fdmap[fd].kind == FD_SOCKET || fdmap[fd].kind == FD_NETLINK;
+}
+
+/* The flags of a call on fd: MSG_DONTWAIT added if it is non-blocking. */
+static int io_flags(int fd, int flags)
+{
+	return fdmap[fd].nonblock ? flags | MSG_DONTWAIT : flags;
 }
 
 /* ---- which paths are the kernel's --------------------------------------- */
@@ -376,7 +395,13 @@ API ssize_t read(int fd, void *buf, size_t n)
 	int r = remote_of(fd);
 	REAL(read);
 
-	return r < 0 ? real_read(fd, buf, n) : remote_read(r, buf, n);
+	struct iovec iov = { buf, n };
+
+	if (r < 0)
+		return real_read(fd, buf, n);
+	if (is_socket(fd))
+		return any_recv(fd, r, &iov, 1, io_flags(fd, 0), NULL, NULL, NULL);
+	return remote_read(r, buf, n);
 }
 
 API ssize_t write(int fd, const void *buf, size_t n)
@@ -384,6 +409,8 @@ API ssize_t write(int fd, const void *buf, size_t n)
 	int r = remote_of(fd);
 	REAL(write);
 
+	if (r >= 0 && is_socket(fd))
+		return remote_sendto(r, buf, n, io_flags(fd, 0), NULL, 0);
 	return r < 0 ? real_write(fd, buf, n) : remote_write(r, buf, n);
 }
 
@@ -858,16 +885,21 @@ static int forwarded_family(int domain)
 API int socket(int domain, int type, int protocol)
 {
 	long r;
+	int fd;
 	REAL(socket);
 
 	if (ctl < 0 || !forwarded_family(domain))
 		return real_socket(domain, type, protocol);
-	r = call(CTL_SOCKET, domain, type & ~SOCK_CLOEXEC, protocol, 0, NULL, 0,
-		 NULL, 0, NULL, NULL);
+	/* The kernel socket blocks; a non-blocking one's calls say MSG_DONTWAIT. */
+	r = call(CTL_SOCKET, domain, type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK),
+		 protocol, 0, NULL, 0, NULL, 0, NULL, NULL);
 	if (r < 0)
 		return ret_errno(r);
-	return placeholder(r, domain == AF_NETLINK ? FD_NETLINK : FD_SOCKET,
-			   type & SOCK_CLOEXEC);
+	fd = placeholder(r, domain == AF_NETLINK ? FD_NETLINK : FD_SOCKET,
+			 type & SOCK_CLOEXEC);
+	if (fd >= 0)
+		fdmap[fd].nonblock = !!(type & SOCK_NONBLOCK);
+	return fd;
 }
 
 static int addr_call(int op, int r, const struct sockaddr *sa, socklen_t len)
@@ -982,7 +1014,7 @@ API ssize_t send(int fd, const void *buf, size_t n, int flags)
 	REAL(send);
 
 	return r < 0 ? real_send(fd, buf, n, flags) :
-		remote_sendto(r, buf, n, flags, NULL, 0);
+		remote_sendto(r, buf, n, io_flags(fd, flags), NULL, 0);
 }
 
 API ssize_t sendto(int fd, const void *buf, size_t n, int flags,
@@ -992,7 +1024,7 @@ API ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	REAL(sendto);
 
 	return r < 0 ? real_sendto(fd, buf, n, flags, sa, alen) :
-		remote_sendto(r, buf, n, flags, sa, alen);
+		remote_sendto(r, buf, n, io_flags(fd, flags), sa, alen);
 }
 
 API ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
@@ -1018,7 +1050,8 @@ API ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		memcpy(flat + n, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
 		n += m->msg_iov[i].iov_len;
 	}
-	res = remote_sendto(r, flat, n, flags, m->msg_name, m->msg_namelen);
+	res = remote_sendto(r, flat, n, io_flags(fd, flags), m->msg_name,
+			    m->msg_namelen);
 	free(flat);
 	return res;
 }
@@ -1139,7 +1172,7 @@ API ssize_t recv(int fd, void *buf, size_t n, int flags)
 	REAL(recv);
 
 	return r < 0 ? real_recv(fd, buf, n, flags) :
-		any_recv(fd, r, &iov, 1, flags, NULL, NULL, NULL);
+		any_recv(fd, r, &iov, 1, io_flags(fd, flags), NULL, NULL, NULL);
 }
 
 API ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -1150,7 +1183,7 @@ API ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	REAL(recvfrom);
 
 	return r < 0 ? real_recvfrom(fd, buf, n, flags, sa, alen) :
-		any_recv(fd, r, &iov, 1, flags, sa, alen, NULL);
+		any_recv(fd, r, &iov, 1, io_flags(fd, flags), sa, alen, NULL);
 }
 
 API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
@@ -1163,13 +1196,47 @@ API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (r < 0)
 		return real_recvmsg(fd, m, flags);
 	alen = m->msg_name ? m->msg_namelen : 0;
-	res = any_recv(fd, r, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
-		       &alen, &m->msg_flags);
+	res = any_recv(fd, r, m->msg_iov, m->msg_iovlen, io_flags(fd, flags),
+		       m->msg_name, &alen, &m->msg_flags);
 	if (res >= 0) {
 		m->msg_namelen = alen;
 		m->msg_controllen = 0;
 	}
 	return res;
+}
+
+/* O_NONBLOCK of a forwarded fd is kept here (io_flags), and on the placeholder. */
+static int fcntl_common(int fd, int cmd, long arg, int big)
+{
+	REAL(fcntl);
+	REAL(fcntl64);
+
+	if (remote_of(fd) >= 0 && cmd == F_SETFL)
+		fdmap[fd].nonblock = !!(arg & O_NONBLOCK);
+	return big && real_fcntl64 ? real_fcntl64(fd, cmd, arg) :
+		real_fcntl(fd, cmd, arg);
+}
+
+API int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);	/* an int or a pointer: the same register */
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg, 0);
+}
+
+API int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg, 1);
 }
 
 /* ifr_data points to the command's struct: it crosses as bytes, after the name. */
@@ -1216,6 +1283,10 @@ API int ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	if (r < 0)
 		return real_ioctl(fd, request, arg);
+	if (request == FIONBIO) {	/* kept here: see io_flags */
+		fdmap[fd].nonblock = !!*(int *)arg;
+		return 0;
+	}
 	if (request == 0x8946)	/* SIOCETHTOOL */
 		return remote_ethtool(r, arg);
 	size = ctl_ioctl_size(request);

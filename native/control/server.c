@@ -374,8 +374,8 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 	default:
 		if (q->op >= CTL_OP_MAX || q->op == 0)
 			return -EPROTO;
-		/* Everything below names a kernel fd of this client. */
-		if (!owns(c, fd)) {
+		/* Everything below names a kernel fd of this client (poll: in its data). */
+		if (q->op != CTL_POLL && !owns(c, fd)) {
 			r = -EBADF;
 			break;
 		}

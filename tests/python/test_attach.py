@@ -203,6 +203,33 @@ def test_ethtool_features_match_the_negotiated_offloads(agent: Agent) -> None:
     assert "driver: virtio_net" in info and "bus-info: virtio-mmio" in info, info
 
 
+PY_UNDER_ATTACH = """
+import socket
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+s.setblocking(False)  # ioctl(FIONBIO): kept by the attach library
+try:
+    s.recv(10)
+except BlockingIOError:
+    print("EAGAIN")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(0.3)  # poll() on a forwarded socket, then a non-blocking receive
+try:
+    u.recvfrom(10)
+except TimeoutError:
+    print("TIMEOUT")
+t = socket.create_connection(("127.0.0.1", 7001), timeout=5)
+print("CONNECTED")
+"""
+
+
+@pytest.mark.watchdog(60)
+def test_python_sockets_under_attach_are_the_kernels(agent: Agent) -> None:
+    opens = agent.ask("snmp", "Tcp", "PassiveOpens")
+    out = ok(agent.name, sys.executable, "-c", PY_UNDER_ATTACH)
+    assert out.split() == ["EAGAIN", "TIMEOUT", "CONNECTED"], out
+    assert agent.ask("snmp", "Tcp", "PassiveOpens") == opens + 1  # the kernel's listener
+
+
 @pytest.mark.watchdog(60)
 def test_ls_lists_the_instance_and_cleans_stale_sockets(agent: Agent) -> None:
     stale = os.path.join(control.control_dir(), f"stale-{os.getpid()}.sock")
