@@ -922,8 +922,12 @@ API int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int r = remote_of(fd);
 	REAL(connect);
 
-	return r < 0 ? real_connect(fd, sa, len) :
-		addr_call(CTL_CONNECT, r, sa, len);
+	if (r < 0)
+		return real_connect(fd, sa, len);
+	if (len > CTL_ADDR_MAX)
+		return ret_errno(-EINVAL);
+	return ret_errno(call(CTL_CONNECT, r, fdmap[fd].nonblock, 0, 0, sa, len,
+			      NULL, 0, NULL, NULL));
 }
 
 static int name_call(int r, struct sockaddr *sa, socklen_t *len, int peer)

@@ -278,6 +278,35 @@ static long kernel_poll(struct client *c, struct lkl_pollfd *kp, size_t n,
 	}
 }
 
+/*
+ * connect, waiting in slices as well: the socket is made non-blocking
+ * for the call, and an in-progress connect is waited for with
+ * kernel_poll.  nonblock: the client's socket is non-blocking (EINPROGRESS
+ * is its answer).
+ */
+static long connect_sliced(struct client *c, long fd, size_t len, long nonblock)
+{
+	long fl = ksys(LKL__NR_fcntl, fd, 3 /* F_GETFL */, 0, 0, 0, 0), r;
+	struct lkl_pollfd kp = { .fd = fd, .events = 4 /* POLLOUT */ };
+	int err = 0, elen = sizeof(err);
+
+	if (fl < 0)
+		return fl;
+	ksys(LKL__NR_fcntl, fd, 4 /* F_SETFL */, fl | 04000 /* O_NONBLOCK */, 0, 0, 0);
+	r = ksys(LKL__NR_connect, fd, (long)c->in, len, 0, 0, 0);
+	if (r == -EINPROGRESS && !nonblock) {
+		r = kernel_poll(c, &kp, 1, LONG_MAX);
+		if (r >= 0) {
+			r = ksys(LKL__NR_getsockopt, fd, 1 /* SOL_SOCKET */,
+				 4 /* SO_ERROR */, (long)&err, (long)&elen, 0);
+			if (r == 0)
+				r = -err;
+		}
+	}
+	ksys(LKL__NR_fcntl, fd, 4 /* F_SETFL */, fl, 0, 0, 0);
+	return r;
+}
+
 /* ---- one request -------------------------------------------------------- */
 
 /* NUL-terminated data of at most max bytes, or NULL. */
@@ -523,11 +552,14 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 			break;
 		}
 		case CTL_BIND:
+			if (q->len > CTL_ADDR_MAX)
+				return -EPROTO;
+			r = ksys(LKL__NR_bind, fd, (long)c->in, q->len, 0, 0, 0);
+			break;
 		case CTL_CONNECT:
 			if (q->len > CTL_ADDR_MAX)
 				return -EPROTO;
-			r = ksys(q->op == CTL_BIND ? LKL__NR_bind : LKL__NR_connect,
-				 fd, (long)c->in, q->len, 0, 0, 0);
+			r = connect_sliced(c, fd, q->len, a[1]);
 			break;
 		case CTL_GETSOCKNAME: {
 			int len = CTL_ADDR_MAX;
