@@ -758,21 +758,9 @@ const struct glue_const glue_syscall_numbers[] = {
 	{ NULL, 0 }
 };
 
-/*
- * lkl_syscall_mode() (and the lkl.syscall_mode= boot parameter) came with
- * the direct mode: a weak reference keeps the package buildable against a
- * library without it.
- */
-#pragma weak lkl_syscall_mode
-
-int glue_have_syscall_mode(void)
-{
-	return lkl_syscall_mode != NULL;
-}
-
 int glue_syscall_mode(void)
 {
-	if (!lkl_syscall_mode || !lkl_is_running() || forked)
+	if (!lkl_is_running() || forked)
 		return -1;
 	return lkl_syscall_mode();
 }

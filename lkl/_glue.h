@@ -90,8 +90,6 @@ struct glue_const {
 extern const struct glue_const glue_constants[];
 extern const struct glue_const glue_internal_constants[];
 extern const struct glue_const glue_syscall_numbers[];
-/* 1 if the library has lkl_syscall_mode() (the direct mode). */
-int glue_have_syscall_mode(void);
 /* The running kernel's mode: 0 shadow, 1 direct; -1 unknown or not running. */
 int glue_syscall_mode(void);
 

@@ -103,7 +103,8 @@ struct lkl_netdev {
 
 	uint64_t offered;		/* offload bits offered */
 	struct lkl_virtio_net_config config;
-	int attached;
+	int attached;		/* hot-added by lkl_netdev_attach */
+	int in_cmdline;		/* its fragment was made: attached once booted */
 	int ifindex;
 
 	lkl_thread_t poller;
@@ -995,15 +996,24 @@ int lkl_netdev_cmdline(struct lkl_netdev *dev, char *buf, size_t len)
 		     dev->vdev.irq, cmdline_id(dev));
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
-	dev->attached = 1;
+	dev->in_cmdline = 1;
 	return n;
+}
+
+/*
+ * A device whose fragment was made is attached only if the kernel booted
+ * with it: after a failed boot it is still free to attach.
+ */
+static int is_attached(const struct lkl_netdev *dev)
+{
+	return dev->attached || (dev->in_cmdline && lkl_is_running());
 }
 
 int lkl_netdev_attach(struct lkl_netdev *dev)
 {
 	long ret;
 
-	if (dev->attached)
+	if (is_attached(dev))
 		return -EALREADY;
 	ret = lkl_virtio_mmio_add((unsigned long)dev->vdev.base,
 				  VIRTIO_MMIO_WINDOW, dev->vdev.irq);
@@ -1014,7 +1024,7 @@ int lkl_netdev_attach(struct lkl_netdev *dev)
 
 int lkl_netdev_ifindex(struct lkl_netdev *dev)
 {
-	if (dev->ifindex < 0 && dev->attached)
+	if (dev->ifindex < 0 && is_attached(dev))
 		dev->ifindex = net_find_ifindex((unsigned long)dev->vdev.base);
 	return dev->ifindex;
 }
@@ -1065,7 +1075,7 @@ int lkl_netdev_free(struct lkl_netdev *dev)
 {
 	if (!dev)
 		return 0;
-	if (dev->attached && lkl_is_running())
+	if (is_attached(dev) && lkl_is_running())
 		return -EBUSY;
 	net_destroy(dev);
 	return 0;

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
+from harness.netns import Netns  # noqa: E402
 
 GUEST_IP = "10.200.17.1"
 PROXY_IP = "10.200.17.2"

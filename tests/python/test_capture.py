@@ -14,15 +14,13 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import in_netns, run_ok
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
+from harness.netns import Netns  # noqa: E402
 
 dpkt = pytest.importorskip("dpkt")
 pytestmark = pytest.mark.isolated

@@ -97,6 +97,23 @@ def test_a_refused_boot_leaves_its_nics_unattached():
     assert out.strip() == "ENODEV True"
 
 
+def test_a_fragment_without_a_boot_leaves_the_nic_unattached():
+    # The C side counts a device as attached by its boot fragment only once
+    # a kernel runs: a boot that failed after making fragments leaves the
+    # devices free (EALREADY before the fix).
+    out = run_ok("""
+        import errno, lkl
+        a, b = lkl.Pipe.pair()
+        nic = lkl.Nic(a)
+        nic._dev.cmdline()
+        try:
+            nic._dev.attach()        # no kernel: refused, but not as "already attached"
+        except OSError as e:
+            print(errno.errorcode[e.errno])
+    """)
+    assert out.strip() == "ENODEV"
+
+
 def test_console_callback_and_log():
     out = run_ok("""
         import threading, lkl
