@@ -132,6 +132,8 @@ def _netdev_create(
 ) -> _NetDev: ...
 
 # The proxy's byte mover (lkl/_relay.pxi).
+_RELAY_ENDS: tuple[str, ...]
+
 class _Relay:
     def __init__(self, kfd: int, hfd: int, idle_timeout: float = 0.0,
                  bufsize: int = 65536) -> None: ...

@@ -52,6 +52,10 @@ def test_the_suite_is_there() -> None:
 @pytest.mark.parametrize(("script", "ip"), CASES, ids=[f"{s[:-4]}-{ip}" for s, ip in CASES])
 def test_kernel_selftest_passes_on_lkl(script: str, ip: str) -> None:
     case = pd.run_case(pd.selftests_dir() / script, ip, "lkl", TIMEOUT, None)
+    if not case.passed and "timing error" in case.error:
+        # A 4 ms tolerance on a 2-core machine that runs the whole suite:
+        # a late event on a busy host is retried once; a wrong packet never is.
+        case = pd.run_case(pd.selftests_dir() / script, ip, "lkl", TIMEOUT, None)
     assert case.passed, case.error
 
 

@@ -202,8 +202,11 @@ class Nic:
         self._kernel = k
 
     def _free(self) -> None:
-        from lkl import capture
-        capture.stop_all(self)  # a capture holds the device
+        if getattr(self, "_captures", None):
+            # Imported only when one runs: a sandboxed process (lkl.proxy)
+            # can no longer open a module file at halt.
+            from lkl import capture
+            capture.stop_all(self)  # a capture holds the device
         self._dev.free()
 
     def _k(self) -> Kernel:

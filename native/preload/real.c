@@ -59,6 +59,10 @@ REAL(int, getsockopt, (int, int, int, void *, socklen_t *))
 REAL(int, fcntl, (int, int, ...))
 REAL(int, ioctl, (int, unsigned long, ...))
 REAL(int, dup, (int))
+REAL(int, accept4, (int, struct sockaddr *, socklen_t *, int))
+REAL(int, connect, (int, const struct sockaddr *, socklen_t))
+REAL(int, listen, (int, int))
+REAL(int, shutdown, (int, int))
 REAL(int, dup3, (int, int, int))
 
 int host_socket(int d, int t, int p) { return get_socket()(d, t, p); }
@@ -230,6 +234,27 @@ ssize_t preload_host_sendmsg(int fd, const struct msghdr *m, int f)
 int preload_host_bind(int fd, const struct sockaddr *a, socklen_t l)
 {
 	return get_bind()(fd, a, l);
+}
+/* The control server's (native/control) own socket calls. */
+int preload_host_accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
+{
+	return get_accept4()(fd, a, l, f);
+}
+int preload_host_connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return get_connect()(fd, a, l);
+}
+int preload_host_listen(int fd, int n)
+{
+	return get_listen()(fd, n);
+}
+int preload_host_shutdown(int fd, int how)
+{
+	return get_shutdown()(fd, how);
+}
+ssize_t preload_host_send(int fd, const void *b, size_t n, int f)
+{
+	return get_send()(fd, b, n, f);
 }
 int preload_host_setsockopt(int fd, int l, int n, const void *v, socklen_t len)
 {

@@ -421,6 +421,9 @@ def test_resolver_and_tls_hooks_are_called_with_the_agreed_signatures(kernel, mo
     tls.wrap_socket = lambda ctx, sock, *a, **kw: calls.append(("wrap", ctx, sock, a, kw)) or "tls"
     monkeypatch.setitem(sys.modules, "lkl.resolver", resolver)
     monkeypatch.setitem(sys.modules, "lkl.ssl", tls)
+    # "from lkl import ssl" finds the package's attribute first, once imported.
+    monkeypatch.setattr(lkl, "resolver", resolver, raising=False)
+    monkeypatch.setattr(lkl, "ssl", tls, raising=False)
     with lkl.patched(kernel):
         assert calls == [("install", kernel)]
         srv = socket.create_server(("127.0.0.1", 0))

@@ -388,7 +388,7 @@ def test_sigterm_drains():
         assert s.recv(5) == b"after"
         assert proxy.proc.poll() is None
         s.close()
-        assert proxy.wait(15) == 0
+        assert proxy.wait(15) == 0, proxy.stderr()[-3000:]
         assert proxy.events("stopped")[0]["totals"]["drain_aborts"] == 0
 
 
@@ -405,7 +405,7 @@ def test_drain_deadline_resets_what_is_left():
             proxy.signal(signal.SIGTERM)
             with pytest.raises(ConnectionResetError):
                 s.recv(1)
-        assert proxy.wait(15) == 0
+        assert proxy.wait(15) == 0, proxy.stderr()[-3000:]
         assert proxy.events("stopped")[0]["totals"]["drain_aborts"] == 1
 
 
@@ -457,7 +457,7 @@ def test_proxy_protocol_v2_and_sighup_reload(tmp_path):
 @needs_root
 @pytest.mark.watchdog(120)
 def test_tls_termination_with_curl(tmp_path):
-    from tlscerts import make_pki
+    from harness.tlscerts import make_pki
 
     pki = make_pki(tmp_path)
 
@@ -556,17 +556,20 @@ def test_direct_syscall_mode_relays_concurrently():
 def test_stats_over_loopback_http_and_periodic_log_lines():
     with rig(["--stats", "127.0.0.1:9117", "--stats-interval", "0.2"]) as (ns, proxy, _, _):
         assert round_trip(ns, 8017, 64 << 10, 1)
-        s = guest_socket(ns)                 # the namespace's loopback is the proxy's host
-        s.settimeout(10)
-        with s:
-            s.connect(("127.0.0.1", 9117))
-            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.0 200") and b"application/json" in head
-        assert json.loads(body)["totals"]["bytes_up"] == 64 << 10
+        def fetch() -> dict:
+            s = guest_socket(ns)             # the namespace's loopback is the proxy's host
+            s.settimeout(10)
+            with s:
+                s.connect(("127.0.0.1", 9117))
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.0 200") and b"application/json" in head
+            return json.loads(body)
+        # The relay counts a connection's bytes when its direction ends.
+        wait_until(lambda: fetch()["totals"]["bytes_up"] == 64 << 10, 10, "the bytes counted")
         logged = wait_until(lambda: [e for e in proxy.events("stats")
                                      if e["totals"]["closed"] == 1], 10, "a stats log line")
         assert logged[0]["kernel_tcp"]["PassiveOpens"] == 1
