@@ -112,6 +112,7 @@ extension = Extension(
         "lkl/_addr.pxi",
         "lkl/_socket.pxi",
         "lkl/_select.pxi",
+        "lkl/_epoll.pxi",
         "lkl/_net.pxi",
         "lkl/includes/netdev.pxd",
         "lkl/includes/lkl.pxd",

@@ -25,4 +25,6 @@ echo "[lkl setup] system packages present"
 python3 -m pip install -q --disable-pip-version-check \
 	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil \
 	ruff mypy
+# uvloop: the host-side reference loop of bench/python_net.py.
+python3 -m pip install -q --disable-pip-version-check uvloop
 echo "[lkl setup] python packages present"

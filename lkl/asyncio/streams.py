@@ -1,14 +1,18 @@
 """asyncio streams over the kernel's TCP: open_connection and start_server.
 
 They return the standard ``asyncio.StreamReader``/``asyncio.StreamWriter``
-and an ``asyncio.Server``-like object, on any event loop with
-``add_reader`` (the default selector loop, uvloop).
+and an ``asyncio.Server``-like object, with or without TLS (``ssl=``), on
+any event loop with ``add_reader``: best on :class:`lkl.asyncio.EventLoop`
+(which waits in the kernel), and also on the stock selector loop or uvloop.
 
-How it waits: each lkl socket has a host eventfd (``Socket.fileno()``)
-that is readable while the kernel socket is readable, and on request a
-second one readable while it is writable.  The transport waits on the
-first with ``loop.add_reader``; it waits on the second only while it has
-buffered data the kernel did not take, so writing never spins.
+How it waits: on ``lkl.asyncio.EventLoop`` the transport registers the
+socket itself (``loop._add_reader(sock, ...)``), which goes to the loop's
+kernel epoll: no host fd at all.  On another loop each lkl socket has a
+host eventfd (``Socket.fileno()``) that is readable while the kernel
+socket is readable, and on request a second one readable while it is
+writable.  The transport waits on the first with ``loop.add_reader``; it
+waits on the second only while it has buffered data the kernel did not
+take, so writing never spins.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from __future__ import annotations
 import asyncio as _asyncio
 import collections
 import errno
+import inspect
+import ssl as _ssl
 import warnings
+from asyncio import sslproto as _sslproto
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lkl import _lkl
 from lkl._kernel import Kernel
+from lkl._lkl import KernelError
 from lkl._socket import Socket
+from lkl.asyncio.loop import EventLoop
 from lkl.constants import (
     AF_INET,
     AF_INET6,
@@ -35,7 +44,7 @@ from lkl.constants import (
     TCP_NODELAY,
 )
 
-__all__ = ["LklTransport", "Server", "open_connection", "start_server"]
+__all__ = ["LklTransport", "Server", "open_connection", "ssl_protocol", "start_server"]
 
 _DEFAULT_LIMIT = 2**16
 _ACCEPT_RETRY_DELAY = 1.0
@@ -45,6 +54,60 @@ ClientConnectedCallback = Callable[
 
 def _family(host: str | None) -> int:
     return AF_INET6 if host and ":" in host else AF_INET
+
+
+def _native(loop: _asyncio.AbstractEventLoop) -> bool:
+    """True on a loop that waits for lkl sockets in the kernel."""
+    return isinstance(loop, EventLoop)
+
+
+def ssl_protocol(
+    loop: _asyncio.AbstractEventLoop,
+    app_protocol: _asyncio.BaseProtocol,
+    sslcontext: _ssl.SSLContext,
+    waiter: _asyncio.Future[None] | None,
+    **kwargs: Any,
+) -> Any:
+    """The stdlib's TLS layer (``asyncio.sslproto.SSLProtocol``) for an LklTransport.
+
+    Keyword arguments as ``loop._make_ssl_transport``: server_side,
+    server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+    call_connection_made.
+    """
+    server_side = kwargs.pop("server_side", False)
+    server_hostname = kwargs.pop("server_hostname", None)
+    return _sslproto.SSLProtocol(loop, app_protocol, sslcontext, waiter,  # type: ignore[arg-type]
+                                 server_side,
+                                 server_hostname, **kwargs)
+
+
+def _ssl_context(ssl: _ssl.SSLContext | bool | None) -> _ssl.SSLContext | None:
+    if ssl is None or ssl is False:
+        return None
+    if ssl is True:
+        return _ssl.create_default_context()
+    if not isinstance(ssl, _ssl.SSLContext):
+        raise TypeError(f"ssl must be an ssl.SSLContext, True or None, not {type(ssl).__name__}")
+    return ssl
+
+
+# asyncio.Server's _attach/_detach take the transport from Python 3.12 on.
+_SERVER_TAKES_TRANSPORT = len(
+    inspect.signature(_asyncio.Server._attach).parameters) > 1  # type: ignore[attr-defined]
+
+
+def _server_attach(server: Any, transport: LklTransport) -> None:
+    if isinstance(server, Server) or _SERVER_TAKES_TRANSPORT:
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def _server_detach(server: Any, transport: LklTransport) -> None:
+    if isinstance(server, Server) or _SERVER_TAKES_TRANSPORT:
+        server._detach(transport)
+    else:
+        server._detach()
 
 
 class LklTransport(_asyncio.Transport):
@@ -58,6 +121,8 @@ class LklTransport(_asyncio.Transport):
     """
 
     max_size = 256 * 1024
+    # loop.start_tls() may layer TLS over it.
+    _start_tls_compatible = True
 
     def __init__(
         self,
@@ -66,7 +131,7 @@ class LklTransport(_asyncio.Transport):
         protocol: _asyncio.BaseProtocol,
         waiter: _asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
-        server: Server | None = None,
+        server: Any = None,
     ) -> None:
         super().__init__()
         self._info: dict[str, Any] = dict(extra or {})
@@ -74,8 +139,11 @@ class LklTransport(_asyncio.Transport):
         self._sock: Socket | None = sock
         self._protocol: Any = protocol
         self._server = server
-        self._rfd = sock.fileno()
-        self._wfd: int | None = None
+        self._native = _native(loop)
+        # The object the loop watches: the socket itself on a loop that
+        # waits in the kernel, else its host eventfd.
+        self._rfd: Any = sock if self._native else sock.fileno()
+        self._wfd: Any = None
         self._buffer: collections.deque[bytes | memoryview] = collections.deque()
         self._buffer_size = 0
         self._closing = False
@@ -93,7 +161,7 @@ class LklTransport(_asyncio.Transport):
                 except OSError:
                     self._info[key] = None
         if server is not None:
-            server._attach(self)
+            _server_attach(server, self)
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._add_reader)
         if waiter is not None:
@@ -105,7 +173,8 @@ class LklTransport(_asyncio.Transport):
 
     def __repr__(self) -> str:
         state = "closed" if self._sock is None else ("closing" if self._closing else "open")
-        return f"<lkl.asyncio.LklTransport {state} rfd={self._rfd}>"
+        where = f"kfd={self._sock.kfd}" if self._sock is not None else ""
+        return f"<lkl.asyncio.LklTransport {state} {where}>"
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if self._sock is not None:
@@ -212,7 +281,14 @@ class LklTransport(_asyncio.Transport):
     def _wait_writable(self, on: bool) -> None:
         if self._sock is None:
             return
-        if on and self._wfd is None:
+        if self._native:
+            if on and self._wfd is None:
+                self._wfd = self._sock
+                self._loop._add_writer(self._sock, self._write_ready)  # type: ignore[attr-defined]
+            elif not on and self._wfd is not None:
+                self._wfd = None
+                self._loop._remove_writer(self._sock)  # type: ignore[attr-defined]
+        elif on and self._wfd is None:
             self._wfd = self._sock._write_event_fd(True)
             self._loop.add_reader(self._wfd, self._write_ready)
         elif not on and self._wfd is not None:
@@ -361,15 +437,14 @@ class LklTransport(_asyncio.Transport):
                 self._protocol.connection_lost(exc)
         finally:
             if self._wfd is not None:
-                self._loop.remove_reader(self._wfd)
-                self._wfd = None
+                self._wait_writable(False)
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
             self._protocol = None
             server, self._server = self._server, None
             if server is not None:
-                server._detach(self)
+                _server_detach(server, self)
 
 
 def _set_result_unless_cancelled(fut: _asyncio.Future[Any], result: Any) -> None:
@@ -378,6 +453,9 @@ def _set_result_unless_cancelled(fut: _asyncio.Future[Any], result: Any) -> None
 
 
 async def _wait_writable(loop: _asyncio.AbstractEventLoop, sock: Socket) -> None:
+    if isinstance(loop, EventLoop):
+        await loop._lkl_wait(sock, True)
+        return
     fut: _asyncio.Future[None] = loop.create_future()
     wfd = sock._write_event_fd(True)
     loop.add_reader(wfd, _set_result_unless_cancelled, fut, None)
@@ -414,20 +492,39 @@ async def open_connection(
     *,
     limit: int = _DEFAULT_LIMIT,
     family: int | None = None,
+    ssl: _ssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
 ) -> tuple[_asyncio.StreamReader, _asyncio.StreamWriter]:
     """Connect to (host, port) through the kernel's TCP.
 
     Returns the standard ``(StreamReader, StreamWriter)`` pair, like
     asyncio.open_connection().  ``family`` defaults to AF_INET6 for hosts
-    with a colon, else AF_INET.
+    with a colon, else AF_INET.  ``ssl`` (an ``ssl.SSLContext``, or True
+    for the default context) runs TLS over the connection with asyncio's
+    own TLS layer; ``server_hostname`` defaults to ``host``; the TLS
+    timeouts are asyncio's.  ``writer.start_tls()`` works too.
     """
     loop = _asyncio.get_running_loop()
+    context = _ssl_context(ssl)
+    if context is None and server_hostname is not None:
+        raise ValueError("server_hostname is only meaningful with ssl")
     sock = await _connect(kernel, host, port, family)
     reader = _asyncio.StreamReader(limit=limit, loop=loop)
     protocol = _asyncio.StreamReaderProtocol(reader, loop=loop)
     waiter: _asyncio.Future[None] = loop.create_future()
     try:
-        transport = LklTransport(loop, sock, protocol, waiter)
+        if context is None:
+            transport: Any = LklTransport(loop, sock, protocol, waiter)
+        else:
+            tls = ssl_protocol(
+                loop, protocol, context, waiter, server_side=False,
+                server_hostname=host if server_hostname is None else server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout)
+            LklTransport(loop, sock, tls)
+            transport = tls._app_transport
         await waiter
     except BaseException:
         sock.close()
@@ -451,8 +548,14 @@ class Server(_asyncio.AbstractServer):
         sockets: list[Socket],
         protocol_factory: Callable[[], _asyncio.BaseProtocol],
         backlog: int,
+        ssl: _ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
     ) -> None:
         self._loop = loop
+        self._ssl = ssl
+        self._ssl_timeouts = {"ssl_handshake_timeout": ssl_handshake_timeout,
+                              "ssl_shutdown_timeout": ssl_shutdown_timeout}
         self._sockets: list[Socket] | None = sockets
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -483,7 +586,10 @@ class Server(_asyncio.AbstractServer):
             return
         self._serving = True
         for sock in self._sockets:
-            self._loop.add_reader(sock.fileno(), self._accept_ready, sock)
+            self._loop.add_reader(self._watched(sock), self._accept_ready, sock)
+
+    def _watched(self, sock: Socket) -> Any:
+        return sock if _native(self._loop) else sock.fileno()
 
     def _accept_ready(self, sock: Socket) -> None:
         for _ in range(self._backlog):
@@ -491,12 +597,15 @@ class Server(_asyncio.AbstractServer):
                 conn, addr = sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
+            except KernelError:
+                self._stop_after_halt()
+                raise
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     self._loop.call_exception_handler({
                         "message": "lkl socket accept failed; retrying shortly",
                         "exception": exc, "socket": sock})
-                    self._loop.remove_reader(sock.fileno())
+                    self._loop.remove_reader(self._watched(sock))
                     self._serving = False
                     self._loop.call_later(_ACCEPT_RETRY_DELAY, self._start_serving)
                     return
@@ -504,11 +613,20 @@ class Server(_asyncio.AbstractServer):
             try:
                 conn.setblocking(False)
                 conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-                protocol = self._protocol_factory()
+                protocol: Any = self._protocol_factory()
+                if self._ssl is not None:
+                    protocol = ssl_protocol(self._loop, protocol, self._ssl, None,
+                                            server_side=True, **self._ssl_timeouts)
                 LklTransport(self._loop, conn, protocol, extra={"peername": addr}, server=self)
             except BaseException:
                 conn.close()
                 raise
+
+    def _stop_after_halt(self) -> None:
+        # The kernel is gone: nothing more to accept; stop watching.
+        for sock in self._sockets or ():
+            self._loop.remove_reader(self._watched(sock))
+        self._serving = False
 
     def get_loop(self) -> _asyncio.AbstractEventLoop:
         """The event loop the server runs on."""
@@ -533,7 +651,7 @@ class Server(_asyncio.AbstractServer):
             return
         for sock in sockets:
             if self._serving and sock.kfd >= 0:
-                self._loop.remove_reader(sock.fileno())
+                self._loop.remove_reader(self._watched(sock))
             sock.close()
         self._serving = False
         fut = self._serving_forever_fut
@@ -604,15 +722,21 @@ async def start_server(
     backlog: int = 100,
     reuse_address: bool = True,
     start_serving: bool = True,
+    ssl: _ssl.SSLContext | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
 ) -> Server:
     """Serve TCP connections on (host, port) of the kernel's stack.
 
     Like asyncio.start_server(): ``client_connected_cb(reader, writer)``
     (a function or coroutine) runs for each connection with the standard
     StreamReader/StreamWriter.  ``host`` None or "" listens on all IPv4
-    addresses; port 0 picks a free port (see ``server.sockets``).
+    addresses; port 0 picks a free port (see ``server.sockets``).  ``ssl``
+    (a server-side ``ssl.SSLContext``) serves TLS with asyncio's own TLS
+    layer.
     """
     loop = _asyncio.get_running_loop()
+    context = _ssl_context(ssl)
     host = host or "0.0.0.0"
     sock = kernel.socket(family or _family(host), SOCK_STREAM)
     try:
@@ -629,7 +753,8 @@ async def start_server(
         reader = _asyncio.StreamReader(limit=limit, loop=loop)
         return _asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
 
-    server = Server(loop, [sock], factory, backlog)
+    server = Server(loop, [sock], factory, backlog, context, ssl_handshake_timeout,
+                    ssl_shutdown_timeout)
     if start_serving:
         await server.start_serving()
     return server
