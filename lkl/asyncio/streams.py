@@ -190,6 +190,9 @@ class LklTransport(_asyncio.Transport):
     def _read_ready(self) -> None:
         if self._conn_lost or self._sock is None:
             return
+        if isinstance(self._protocol, _asyncio.BufferedProtocol):
+            self._read_into_protocol()
+            return
         try:
             data = self._sock.recv(self.max_size)
         except (BlockingIOError, InterruptedError):
@@ -208,6 +211,37 @@ class LklTransport(_asyncio.Transport):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol(self) -> None:
+        """Receive straight into a BufferedProtocol's buffer (asyncio's TLS)."""
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            assert self._sock is not None
+            n = self._sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on lkl socket transport")
+            return
+        if not n:
+            self._read_eof()
+            return
+        try:
+            self._protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _read_eof(self) -> None:
         # End of stream stays readable: stop watching it either way.
