@@ -23,6 +23,10 @@ _K = _lkl.internal_constants
 _C = _lkl.constants
 
 SYSCALL_MODES = ("shadow", "direct")
+# boot()'s defaults: the fast configuration (see boot's docstring and
+# bench/results/python_net.md); the paper's baseline is syscall_mode="shadow".
+DEFAULT_MAX_FDS = 1 << 20
+_RLIMIT_NOFILE = 7
 
 _lock = threading.RLock()
 _current: Kernel | None = None
@@ -62,19 +66,29 @@ def _memory_bytes(memory: int | str) -> int:
 
 
 def boot(
-    memory: int | str = "64M",
+    memory: int | str = "256M",
     cmdline: str = "",
-    syscall_mode: str = "shadow",
+    syscall_mode: str | None = None,
     pin_cpu: int | None = None,
     console: Callable[[str], Any] | None = None,
     nics: Iterable[Any] = (),
+    max_fds: int = DEFAULT_MAX_FDS,
 ) -> Kernel:
     """Boot the Linux kernel in this process and return it.
 
-    ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes.  ``cmdline``:
-    extra kernel command line.  ``syscall_mode``: ``"shadow"`` (each host
-    thread's syscalls run on its own shadow kernel thread) or ``"direct"``
-    (only where the kernel library supports it: else KernelError).
+    ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes (default 256M,
+    enough for 10 000 TCP connections; the host backs only the pages the
+    kernel touches: about 3 MB more resident than 64M after boot).  ``cmdline``:
+    extra kernel command line.  ``syscall_mode``: ``"direct"`` (the calling
+    thread runs its syscalls itself; with a periodic tick, ``nohz=off``,
+    unless ``cmdline`` names ``nohz=``) or ``"shadow"`` (the paper's
+    baseline: each host thread's syscalls run on its own shadow kernel
+    thread).  None (the default) is the fast configuration: "direct"
+    where the kernel library has it, else "shadow"; asking for "direct"
+    from a library without it raises KernelError.  ``max_fds``: the
+    kernel's RLIMIT_NOFILE for its init process, whose fd table every host
+    thread shares (default 2**20, so tens of thousands of sockets work;
+    above 2**20 fs.nr_open is raised to match).
     ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
@@ -92,6 +106,8 @@ def boot(
         raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
     if "\0" in cmdline:
         raise ValueError("embedded null character in cmdline")
+    if syscall_mode is None:
+        syscall_mode = "direct" if _lkl.HAVE_SYSCALL_MODE_PARAM else "shadow"
     if syscall_mode not in SYSCALL_MODES:
         raise ValueError(f"syscall_mode must be one of {SYSCALL_MODES}, not {syscall_mode!r}")
     pin = -2
@@ -101,6 +117,10 @@ def boot(
         if pin_cpu not in os.sched_getaffinity(0):
             raise ValueError(f"pin_cpu {pin_cpu} is not a CPU this process may run on")
         pin = pin_cpu
+    if isinstance(max_fds, bool) or not isinstance(max_fds, int):
+        raise TypeError(f"max_fds must be an int, not {type(max_fds).__name__}")
+    if not 64 <= max_fds <= 1 << 30:
+        raise ValueError("max_fds must be between 64 and 2**30")
     if console is not None and not callable(console):
         raise TypeError("console must be None or a callable taking a str")
     nic_list = list(nics)
@@ -124,6 +144,10 @@ def boot(
             line += f" lkl.syscall_mode={syscall_mode}"
         for nic in nic_list:
             line += " " + nic._cmdline()
+        if syscall_mode == "direct" and not re.search(r"(^|\s)nohz=", cmdline):
+            # The paper's choice with direct syscalls: no idle-loop tick work
+            # after each call (bench/results/python_net.md measures it).
+            line += " nohz=off"
         if cmdline.strip():
             line += " " + cmdline.strip()
         err = _lkl._boot(line.encode(), pin)
@@ -143,6 +167,7 @@ def boot(
         _current = k
         try:
             k._setup()
+            k._set_max_fds(max_fds)
         except BaseException:
             k.halt()
             raise
@@ -191,6 +216,21 @@ class Kernel:
                 "cannot boot another kernel)")
         self._uname = self.uname()
         self._loopback_up()
+
+    def _set_max_fds(self, n: int) -> None:
+        """Raise the kernel's fd limits to ``n``.
+
+        RLIMIT_NOFILE of its init (whose fd table every host thread
+        shares), and as many epoll watches.
+        """
+        if n > int(self.read_text("/proc/sys/fs/nr_open")):
+            self.sysctl("fs.nr_open", n)
+        limit = struct.pack("QQ", n, n)
+        self.syscall("prlimit64", 0, _RLIMIT_NOFILE, limit, None)
+        # Its default scales with RAM (about 16 000 for 64M): an epoll per
+        # event loop should be able to watch every socket.
+        if int(self.sysctl("fs.epoll.max_user_watches") or 0) < n:
+            self.sysctl("fs.epoll.max_user_watches", n)
 
     def _loopback_up(self) -> None:
         """Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it)."""

@@ -105,6 +105,8 @@ class KernelSelector(selectors.BaseSelector):
         self._kep = _lkl._KernelEpoll()
         self._host = selectors.EpollSelector()
         self._lkl_keys: dict[int, selectors.SelectorKey] = {}
+        # id(socket) -> kfd it is filed under (it may have closed since).
+        self._lkl_ids: dict[int, int] = {}
         self._waiter: Any = None
         self._waiter_thread: threading.Thread | None = None
         self._resume = False
@@ -116,14 +118,7 @@ class KernelSelector(selectors.BaseSelector):
 
     def _lkl_lookup(self, fileobj: Any) -> int | None:
         """The kfd an lkl key of ``fileobj`` is filed under, or None."""
-        kfd = fileobj.kfd
-        key = self._lkl_keys.get(kfd)
-        if key is not None and key.fileobj is fileobj:
-            return kfd
-        for kfd, key in self._lkl_keys.items():  # closed since it registered
-            if key.fileobj is fileobj:
-                return kfd
-        return None
+        return self._lkl_ids.get(id(fileobj))
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         """Register ``fileobj`` for ``events`` (EVENT_READ | EVENT_WRITE)."""
@@ -143,6 +138,7 @@ class KernelSelector(selectors.BaseSelector):
                 raise KeyError(f"{fileobj!r} (kernel fd {kfd}) is already registered")
             # The old socket closed without unregistering; its kfd was reused.
             del self._lkl_keys[kfd]
+            self._lkl_ids.pop(id(old_sock), None)
             self._ctl(_EPOLL_CTL_DEL, kfd, 0)
         key = selectors.SelectorKey(fileobj, _LKL_FD_BASE + kfd, events, data)
         if not self._dead:
@@ -151,6 +147,7 @@ class KernelSelector(selectors.BaseSelector):
             except FileExistsError:
                 self._kep.ctl(_EPOLL_CTL_MOD, kfd, _epoll_events(events))
         self._lkl_keys[kfd] = key
+        self._lkl_ids[id(fileobj)] = kfd
         return key
 
     def _ctl(self, op: int, kfd: int, events: int) -> None:
@@ -175,6 +172,7 @@ class KernelSelector(selectors.BaseSelector):
         if kfd is None:
             raise KeyError(f"{fileobj!r} is not registered")
         key = self._lkl_keys.pop(kfd)
+        del self._lkl_ids[id(fileobj)]
         if fileobj.kfd == kfd:
             self._ctl(_EPOLL_CTL_DEL, kfd, 0)
         return key
@@ -274,6 +272,7 @@ class KernelSelector(selectors.BaseSelector):
                 self._waiter_thread.join()
             self._waiter = None
         self._lkl_keys.clear()
+        self._lkl_ids.clear()
         self._host.close()
         self._kep.close()
 
