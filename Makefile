@@ -36,6 +36,7 @@ bench: setup build
 	$(PYTHON) bench/tcp_rr.py
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
+	$(PYTHON) bench/python_net.py --repeat 3 --c10k
 	$(PYTHON) bench/report.py
 
 # Boot a kernel inside this process and move data through its TCP stack.
