@@ -424,3 +424,35 @@ def test_stdlib_asyncio_suites_selection_on_the_kernel_loop():
     runs = {(w[0], w[1]): int(w[5]) for w in lines}
     for module in ("test_events", "test_sock_lowlevel", "test_streams"):
         assert runs[(module, "lkl")] >= runs[(module, "host")] > 0
+
+
+def test_event_loop_needs_a_running_kernel():
+    out = run_ok("""
+        import lkl, lkl.asyncio as la
+        try:
+            la.EventLoop()
+        except lkl.KernelError as e:
+            print("refused:", e)
+    """)
+    assert out.startswith("refused: the kernel is not running")
+
+
+def test_a_closed_unregistered_socket_does_not_block_its_reused_kfd(kernel):
+    """A socket closed while registered (a user bug the stock selectors
+    share): the next socket with the same kernel fd can still register."""
+    selector = lkl_asyncio.KernelSelector()
+    try:
+        first = kernel.socket()
+        kfd = first.kfd
+        selector.register(first, 1)
+        first.close()
+        second = kernel.socket()
+        assert second.kfd == kfd
+        key = selector.register(second, 1)
+        assert key.fileobj is second and selector.get_key(second) is key
+        with pytest.raises(KeyError):
+            selector.get_key(first)
+        assert selector.select(0) == []
+        second.close()
+    finally:
+        selector.close()
