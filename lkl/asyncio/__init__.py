@@ -14,6 +14,7 @@ from lkl.asyncio.loop import (
     EventLoopPolicy,
     KernelSelector,
     is_lkl_socket,
+    kernel_socket,
     new_event_loop,
     run,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "LklTransport",
     "Server",
     "is_lkl_socket",
+    "kernel_socket",
     "new_event_loop",
     "open_connection",
     "run",

@@ -40,17 +40,30 @@ from typing import Any
 from lkl import _lkl
 from lkl._lkl import KernelError
 
-__all__ = ["EventLoop", "EventLoopPolicy", "KernelSelector", "is_lkl_socket", "new_event_loop",
-           "run"]
+__all__ = ["EventLoop", "EventLoopPolicy", "KernelSelector", "is_lkl_socket", "kernel_socket",
+           "new_event_loop", "run"]
 
 _EPOLL_CTL_ADD, _EPOLL_CTL_DEL, _EPOLL_CTL_MOD = 1, 2, 3
 # Pseudo fd numbers of lkl keys in get_map(): above every host fd.
 _LKL_FD_BASE = 1 << 31
 
 
+def kernel_socket(obj: object) -> Any:
+    """The kernel socket behind ``obj``, or None.
+
+    ``obj`` itself if it is an ``lkl.Socket``; else its ``_lkl_socket``
+    attribute if that is one (the hook for wrappers such as a
+    stdlib-compatible socket class).  Int fds are host fds.
+    """
+    if isinstance(obj, _lkl._SocketBase):
+        return obj
+    inner = getattr(obj, "_lkl_socket", None)
+    return inner if isinstance(inner, _lkl._SocketBase) else None
+
+
 def is_lkl_socket(obj: object) -> bool:
-    """True for a socket of the kernel's stack (an ``lkl.Socket``)."""
-    return isinstance(obj, _lkl._SocketBase)
+    """True for a socket of the kernel's stack (see :func:`kernel_socket`)."""
+    return kernel_socket(obj) is not None
 
 
 def _epoll_events(events: int) -> int:
@@ -93,10 +106,13 @@ class _Map(Mapping[Any, selectors.SelectorKey]):
 class KernelSelector(selectors.BaseSelector):
     """A selector for lkl sockets and host fds that waits in the kernel.
 
-    lkl sockets (see :func:`is_lkl_socket`) go to a kernel epoll by kernel
+    lkl sockets (see :func:`kernel_socket`) go to a kernel epoll by kernel
     fd (their keys' ``fd`` is ``2**31 + kfd``, so it never equals a host
     fd); anything else with a ``fileno()`` or an int fd goes to a host
-    ``selectors.EpollSelector``.  ``select()`` blocks in the kernel; a host
+    ``selectors.EpollSelector``.  An int that is an lkl socket's
+    ``fileno()`` (its host eventfd) is a host fd here: readable as the
+    socket is, through the package's poller, but always writable, so wait
+    for writing on the socket object itself.  ``select()`` blocks in the kernel; a host
     thread turns host readiness into a kernel eventfd event.  It needs a
     running kernel (KernelError otherwise).
     """
@@ -116,6 +132,9 @@ class KernelSelector(selectors.BaseSelector):
 
     # ---- registration ------------------------------------------------------
 
+    def _kfd(self, fileobj: Any) -> int:
+        return kernel_socket(fileobj).kfd  # type: ignore[no-any-return]
+
     def _lkl_lookup(self, fileobj: Any) -> int | None:
         """The kfd an lkl key of ``fileobj`` is filed under, or None."""
         return self._lkl_ids.get(id(fileobj))
@@ -128,13 +147,13 @@ class KernelSelector(selectors.BaseSelector):
             key = self._host.register(fileobj, events, data)  # type: ignore[arg-type]
             self._start_waiter()
             return key
-        kfd = fileobj.kfd
+        kfd = self._kfd(fileobj)
         if kfd < 0:
             raise ValueError(f"Invalid file object: {fileobj!r}")
         old = self._lkl_keys.get(kfd)
         if old is not None:
             old_sock: Any = old.fileobj
-            if old_sock is fileobj or old_sock.kfd == kfd:
+            if old_sock is fileobj or self._kfd(old_sock) == kfd:
                 raise KeyError(f"{fileobj!r} (kernel fd {kfd}) is already registered")
             # The old socket closed without unregistering; its kfd was reused.
             del self._lkl_keys[kfd]
@@ -173,7 +192,7 @@ class KernelSelector(selectors.BaseSelector):
             raise KeyError(f"{fileobj!r} is not registered")
         key = self._lkl_keys.pop(kfd)
         del self._lkl_ids[id(fileobj)]
-        if fileobj.kfd == kfd:
+        if self._kfd(fileobj) == kfd:
             self._ctl(_EPOLL_CTL_DEL, kfd, 0)
         return key
 
@@ -187,7 +206,7 @@ class KernelSelector(selectors.BaseSelector):
         if not events or events & ~(selectors.EVENT_READ | selectors.EVENT_WRITE):
             raise ValueError(f"Invalid events: {events!r}")
         old = self._lkl_keys[kfd]
-        if events != old.events and fileobj.kfd == kfd:
+        if events != old.events and self._kfd(fileobj) == kfd:
             self._ctl(_EPOLL_CTL_MOD, kfd, _epoll_events(events))
         key = old._replace(events=events, data=data)
         self._lkl_keys[kfd] = key

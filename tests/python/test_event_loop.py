@@ -457,3 +457,41 @@ def test_a_closed_unregistered_socket_does_not_block_its_reused_kfd(kernel):
         second.close()
     finally:
         selector.close()
+
+
+def test_a_wrapper_with_an_lkl_socket_is_served_in_the_kernel(kernel):
+    """The hook for wrapper classes: ``_lkl_socket`` names the kernel socket."""
+
+    class Wrapper:
+        def __init__(self, sock):
+            self._lkl_socket = sock
+
+        def __getattr__(self, name):
+            return getattr(self._lkl_socket, name)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        listener = kernel.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = kernel.socket()
+        client.connect(listener.getsockname())
+        conn, _ = listener.accept()
+        wrapped = Wrapper(conn)
+        got = loop.create_future()
+        before = host_fds()
+
+        def readable():
+            if not got.done():
+                got.set_result(wrapped.recv(100))
+
+        loop.add_reader(wrapped, readable)
+        client.send(b"seen through the wrapper")
+        data = await got
+        loop.remove_reader(wrapped)
+        assert host_fds() == before
+        for s in (conn, client, listener):
+            s.close()
+        return data
+
+    assert run(main()) == b"seen through the wrapper"
