@@ -189,8 +189,12 @@ def test_low_level_socket_calls_on_lkl_sockets(kernel):
     assert run(main()) == hashlib.sha256(payload).hexdigest()
 
 
-def test_create_server_and_connection_with_lkl_sockets(kernel):
-    """The stock protocol API (create_server/create_connection with sock=)."""
+@pytest.mark.parametrize("tls", [False, True])
+def test_create_server_and_connection_with_lkl_sockets(kernel, tls):
+    """The stock protocol API (create_server/create_connection with sock=),
+    plain and with ssl= (asyncio's SSLProtocol over our transport)."""
+    server_ctx, client_ctx = _tls_contexts() if tls else (None, None)
+    hostname = {"server_hostname": "localhost"} if tls else {}
 
     class Echo(asyncio.Protocol):
         def connection_made(self, transport):
@@ -204,7 +208,7 @@ def test_create_server_and_connection_with_lkl_sockets(kernel):
         listener = kernel.socket(lkl.AF_INET, lkl.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        server = await loop.create_server(Echo, sock=listener)
+        server = await loop.create_server(Echo, sock=listener, ssl=server_ctx)
         client = kernel.socket(lkl.AF_INET, lkl.SOCK_STREAM)
         client.setblocking(False)
         await loop.sock_connect(client, listener.getsockname())
@@ -215,7 +219,9 @@ def test_create_server_and_connection_with_lkl_sockets(kernel):
                 if not got.done():
                     got.set_result(data)
 
-        transport, _ = await loop.create_connection(Client, sock=client)
+        transport, _ = await loop.create_connection(Client, sock=client, ssl=client_ctx,
+                                                    **hostname)
+        assert (transport.get_extra_info("peercert") is not None) == tls
         transport.write(b"protocols over the kernel")
         data = await got
         transport.close()
