@@ -7,7 +7,10 @@ Boots a kernel, then runs, for each module, the host's baseline and the
 same tests on our loop:
 
 - test_events, test_sock_lowlevel: the stock ``EPollEventLoopTests`` beside
-  the same mixins with ``create_event_loop()`` returning our EventLoop;
+  the same mixins with ``create_event_loop()`` returning our EventLoop,
+  plus the module's other tests (handles, policies, servers...) under the
+  default policy, then under ours (the Select/Poll/Kqueue flavours of the
+  loop classes are left out: they are the same tests on other selectors);
 - test_streams, test_ssl: the module under the default policy, then under
   ``lkl.asyncio.EventLoopPolicy`` (they make loops with new_event_loop()).
 
@@ -47,13 +50,47 @@ def _loop_classes(module: object) -> tuple[type, type]:
     return stock, ours
 
 
-def _suite(cls_or_module: object, patterns: list[str]) -> unittest.TestSuite:
+def _loader(patterns: list[str]) -> unittest.TestLoader:
     loader = unittest.TestLoader()
     if patterns:
         loader.testNamePatterns = [f"*{p}*" for p in patterns]
+    return loader
+
+
+def _suite(cls_or_module: object, patterns: list[str]) -> unittest.TestSuite:
+    loader = _loader(patterns)
     if isinstance(cls_or_module, type):
         return loader.loadTestsFromTestCase(cls_or_module)
     return loader.loadTestsFromModule(cls_or_module)  # type: ignore[arg-type]
+
+
+def _flat(suite: unittest.TestSuite) -> list[unittest.TestCase]:
+    out: list[unittest.TestCase] = []
+    for t in suite:
+        out.extend(_flat(t) if isinstance(t, unittest.TestSuite) else [t])
+    return out
+
+
+def _rest(module: object, patterns: list[str]) -> unittest.TestSuite:
+    """A module's tests outside its per-selector loop classes."""
+    return unittest.TestSuite(t for t in _flat(_suite(module, patterns))
+                              if not type(t).__name__.endswith("EventLoopTests"))
+
+
+def _merge(a: dict[str, object], b: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in a.items():
+        out[key] = value + b[key]  # type: ignore[operator]
+    out["seconds"] = round(out["seconds"], 1)  # type: ignore[call-overload]
+    return out
+
+
+def _under_policy(policy: object, suite: unittest.TestSuite, verbose: bool) -> dict[str, object]:
+    asyncio.set_event_loop_policy(policy)  # type: ignore[arg-type]
+    try:
+        return _run(suite, verbose)
+    finally:
+        asyncio.set_event_loop_policy(None)
 
 
 def _run(suite: unittest.TestSuite, verbose: bool) -> dict[str, object]:
@@ -89,8 +126,12 @@ def main() -> int:
             module = importlib.import_module(f"test.test_asyncio.{name}")
             if hasattr(module, "EPollEventLoopTests"):
                 stock, ours = _loop_classes(module)
-                host = _run(_suite(stock, args.patterns), args.verbose)
-                lkl_result = _run(_suite(ours, args.patterns), args.verbose)
+                host = _merge(_run(_suite(stock, args.patterns), args.verbose),
+                              _under_policy(None, _rest(module, args.patterns), args.verbose))
+                lkl_result = _merge(
+                    _run(_suite(ours, args.patterns), args.verbose),
+                    _under_policy(lkl_asyncio.EventLoopPolicy(), _rest(module, args.patterns),
+                                  args.verbose))
             else:
                 asyncio.set_event_loop_policy(None)
                 host = _run(_suite(module, args.patterns), args.verbose)
