@@ -66,6 +66,12 @@ def is_lkl_socket(obj: object) -> bool:
     return kernel_socket(obj) is not None
 
 
+def _unregistered(fileobj: Any) -> str:
+    # Not repr(): asyncio probes get_key() before each registration, and an
+    # lkl socket's repr asks the kernel for its addresses.
+    return f"kernel socket {kernel_socket(fileobj).kfd} is not registered"
+
+
 def _epoll_events(events: int) -> int:
     bits = 0
     if events & selectors.EVENT_READ:
@@ -96,7 +102,7 @@ class _Map(Mapping[Any, selectors.SelectorKey]):
         try:
             return self._selector.get_key(fileobj)
         except (KeyError, ValueError):
-            raise KeyError(f"{fileobj!r} is not registered") from None
+            raise KeyError("not registered") from None
 
     def __iter__(self) -> collections.abc.Iterator[Any]:
         yield from (key.fd for key in self._selector._lkl_keys.values())
@@ -154,7 +160,7 @@ class KernelSelector(selectors.BaseSelector):
         if old is not None:
             old_sock: Any = old.fileobj
             if old_sock is fileobj or self._kfd(old_sock) == kfd:
-                raise KeyError(f"{fileobj!r} (kernel fd {kfd}) is already registered")
+                raise KeyError(f"kernel fd {kfd} is already registered")
             # The old socket closed without unregistering; its kfd was reused.
             del self._lkl_keys[kfd]
             self._lkl_ids.pop(id(old_sock), None)
@@ -189,7 +195,7 @@ class KernelSelector(selectors.BaseSelector):
             return self._host.unregister(fileobj)
         kfd = self._lkl_lookup(fileobj)
         if kfd is None:
-            raise KeyError(f"{fileobj!r} is not registered")
+            raise KeyError(_unregistered(fileobj))
         key = self._lkl_keys.pop(kfd)
         del self._lkl_ids[id(fileobj)]
         if self._kfd(fileobj) == kfd:
@@ -202,7 +208,7 @@ class KernelSelector(selectors.BaseSelector):
             return self._host.modify(fileobj, events, data)
         kfd = self._lkl_lookup(fileobj)
         if kfd is None:
-            raise KeyError(f"{fileobj!r} is not registered")
+            raise KeyError(_unregistered(fileobj))
         if not events or events & ~(selectors.EVENT_READ | selectors.EVENT_WRITE):
             raise ValueError(f"Invalid events: {events!r}")
         old = self._lkl_keys[kfd]
@@ -218,7 +224,7 @@ class KernelSelector(selectors.BaseSelector):
             return self._host.get_key(fileobj)
         kfd = self._lkl_lookup(fileobj)
         if kfd is None:
-            raise KeyError(f"{fileobj!r} is not registered")
+            raise KeyError(_unregistered(fileobj))
         return self._lkl_keys[kfd]
 
     def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
