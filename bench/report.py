@@ -74,6 +74,9 @@ def main() -> int:
     stream = RESULTS / "tcp_stream.md"
     if stream.exists():
         out += [stream.read_text(), ""]
+    python_net = RESULTS / "python_net.md"
+    if python_net.exists():
+        out += [python_net.read_text().replace("# ", "## ", 1), ""]
     (RESULTS / "SUMMARY.md").write_text("\n".join(out))
     print("\n".join(out))
     return 0
