@@ -501,3 +501,38 @@ def test_a_wrapper_with_an_lkl_socket_is_served_in_the_kernel(kernel):
         return data
 
     assert run(main()) == b"seen through the wrapper"
+
+
+def test_loops_leave_no_thread_and_no_fd_behind(kernel):
+    threads, fds = threading.active_count(), host_fds()
+    for _ in range(30):
+        loop = lkl_asyncio.EventLoop()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+        loop.close()                      # harmless twice
+    assert threading.active_count() == threads
+    assert host_fds() == fds
+
+
+def test_misuse_is_a_clear_error(kernel):
+    async def main():
+        loop = asyncio.get_running_loop()
+        blocking = kernel.socket()
+        with pytest.raises(ValueError, match="non-blocking"):
+            await loop.sock_recv(blocking, 10)
+        blocking.close()
+        with pytest.raises(TypeError, match="SSLContext"):
+            await lkl_asyncio.open_connection(kernel, "127.0.0.1", 9, ssl="yes")
+        with pytest.raises(ValueError, match="server_hostname"):
+            await lkl_asyncio.open_connection(kernel, "127.0.0.1", 9, server_hostname="x")
+        selector = loop._selector
+        sock = kernel.socket()
+        with pytest.raises(ValueError, match="Invalid events"):
+            selector.register(sock, 0)
+        with pytest.raises(KeyError):
+            selector.unregister(sock)
+        sock.close()
+        with pytest.raises(ValueError):
+            selector.register(sock, 1)     # closed: kfd -1
+
+    run(main())
