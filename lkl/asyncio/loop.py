@@ -521,5 +521,13 @@ def new_event_loop() -> EventLoop:
 
 def run(main: Any, *, debug: bool | None = None) -> Any:
     """Run coroutine ``main`` on a new :class:`EventLoop`, like asyncio.run()."""
-    with _asyncio.Runner(debug=debug, loop_factory=EventLoop) as runner:
-        return runner.run(main)
+    if hasattr(_asyncio, "Runner"):
+        with _asyncio.Runner(debug=debug, loop_factory=EventLoop) as runner:
+            return runner.run(main)
+    # Python 3.10: asyncio.run() makes its loop through the policy.
+    old = _asyncio.get_event_loop_policy()
+    _asyncio.set_event_loop_policy(EventLoopPolicy())
+    try:
+        return _asyncio.run(main, debug=bool(debug))
+    finally:
+        _asyncio.set_event_loop_policy(old)

@@ -76,6 +76,8 @@ def ssl_protocol(
     """
     server_side = kwargs.pop("server_side", False)
     server_hostname = kwargs.pop("server_hostname", None)
+    # Unset timeouts are left out (Python 3.10 has no ssl_shutdown_timeout).
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return _sslproto.SSLProtocol(loop, app_protocol, sslcontext, waiter,  # type: ignore[arg-type]
                                  server_side,
                                  server_hostname, **kwargs)
