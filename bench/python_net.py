@@ -11,7 +11,8 @@ inside the process).  Each configuration runs in its own child process
 - ``lkl-<mode>-ours``: lkl sockets on ``lkl.asyncio.EventLoop`` (waits in
   the kernel's epoll);  ``<mode>``: shadow (the paper's baseline), direct
   (what ``lkl.boot()`` gives: direct syscalls, periodic tick ``nohz=off``),
-  direct-dyntick (direct with ``nohz=on``).
+  direct-dyntick (direct with ``nohz=on``);
+- ``-1core``: the whole process (and so every kernel thread) on CPU 0.
 
 The configurations run in --repeat interleaved rounds (one child per
 configuration and round), so load from other processes spreads over all
@@ -52,7 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 CONFIGS = ("host-stdlib", "host-uvloop", "lkl-shadow-stock", "lkl-shadow-ours",
-           "lkl-direct-stock", "lkl-direct-ours", "lkl-direct-dyntick-ours")
+           "lkl-direct-stock", "lkl-direct-ours", "lkl-direct-dyntick-ours",
+           "host-stdlib-1core", "lkl-direct-stock-1core", "lkl-direct-ours-1core")
 WORKLOADS = ("echo_us", "conns_per_s", "pingpong_us", "stream_gbps")
 MSG = b"x" * 100
 
@@ -275,6 +277,10 @@ async def c10k(stack: Stack, n: int) -> dict[str, Any]:
 
 
 def child(config: str, repeat: int, quick: bool, c10k_n: int) -> dict[str, Any]:
+    label = config
+    if config.endswith("-1core"):
+        os.sched_setaffinity(0, {0})  # before boot: kernel threads inherit it
+        config = config.removesuffix("-1core")
     kernel = None
     ours = config.endswith("-ours")
     if config.startswith("lkl-"):
@@ -297,7 +303,7 @@ def child(config: str, repeat: int, quick: bool, c10k_n: int) -> dict[str, Any]:
         return asyncio.run(coro)
 
     n_echo, n_conns, n_pp = (500, 300, 500) if quick else (5000, 2000, 5000)
-    out: dict[str, Any] = {"config": config}
+    out: dict[str, Any] = {"config": label}
     if c10k_n:
         out["c10k"] = run(c10k(stack, c10k_n))
     else:
@@ -355,10 +361,12 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(f"| {config} | failed: {r['error'].splitlines()[-1][:80]} |||||||| ")
             continue
 
-        def ratio(key: str, r: dict[str, Any] = r) -> str:
-            if r.get(key) is None or not host.get(key):
+        base = rows.get("host-stdlib-1core", {}) if config.endswith("-1core") else host
+
+        def ratio(key: str, r: dict[str, Any] = r, base: dict[str, Any] = base) -> str:
+            if r.get(key) is None or not base.get(key):
                 return "—"
-            return f"{r[key] / host[key]:.2f}x"
+            return f"{r[key] / base[key]:.2f}x"
 
         def cell(key: str, digits: int = 1, r: dict[str, Any] = r) -> str:
             return _fmt(r.get(key), digits, r.get(key + "_best"))
@@ -371,7 +379,8 @@ def markdown(data: dict[str, Any]) -> str:
     lines.append("")
     lines.append("`-stock`: lkl sockets on the stock selector loop; `-ours`: on "
                  "lkl.asyncio.EventLoop; ping-pong and stream use no event loop (one row "
-                 "per stack and mode).")
+                 "per stack and mode). `-1core`: the process on CPU 0, ratios against "
+                 "host-stdlib-1core.")
     c10k_rows = data.get("c10k") or []
     if c10k_rows:
         lines += ["", "## 10 000 concurrent asyncio connections (20 000 sockets)", "",
