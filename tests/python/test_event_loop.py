@@ -536,3 +536,25 @@ def test_misuse_is_a_clear_error(kernel):
             selector.register(sock, 1)     # closed: kfd -1
 
     run(main())
+
+
+def test_loops_in_several_threads_at_once(kernel):
+    """One EventLoop per thread, all waiting in the kernel at the same time."""
+    results: list[bool] = []
+
+    async def one(seed):
+        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
+        ok = await _round_trip(reader, writer, seed, 256 << 10)
+        server.close()
+        await server.wait_closed()
+        return ok
+
+    threads = [threading.Thread(target=lambda s=s: results.append(run(one(s), 30)))
+               for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [True] * 3
