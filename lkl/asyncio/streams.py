@@ -115,9 +115,12 @@ def _server_detach(server: Any, transport: LklTransport) -> None:
 class LklTransport(_asyncio.Transport):
     """An asyncio transport over a connected, non-blocking lkl stream socket.
 
-    It reads when the socket's host eventfd says the kernel socket is
-    readable, sends at once when it can, and buffers the rest, waiting on
-    the writability eventfd only while data is buffered.  Flow control
+    It reads when the loop reports the socket readable (on
+    lkl.asyncio.EventLoop from the kernel's epoll, elsewhere through the
+    socket's host eventfd), sends at once when it can, and buffers the
+    rest, waiting for writability only while data is buffered.  It feeds
+    plain protocols (data_received) and buffered ones (get_buffer /
+    buffer_updated, as asyncio's TLS layer).  Flow control
     (pause_writing/resume_writing, pause_reading/resume_reading) follows
     asyncio's selector transports.
     """
@@ -225,9 +228,11 @@ class LklTransport(_asyncio.Transport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
+        sock = self._sock
+        if sock is None:
+            return
         try:
-            assert self._sock is not None
-            n = self._sock.recv_into(buf)
+            n = sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
