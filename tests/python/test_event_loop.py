@@ -558,3 +558,62 @@ def test_loops_in_several_threads_at_once(kernel):
     for t in threads:
         t.join(60)
     assert results == [True] * 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="TAP devices need root")
+@pytest.mark.watchdog(150)
+def test_loop_over_a_tap_with_direct_rx_serves_host_clients():
+    """A real device: the loop's thread, asleep in the kernel's epoll, takes
+    the TAP's frames itself (direct_rx); host-stack clients in the same
+    loop (host epoll) talk to the kernel's server over the TAP."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import in_netns
+    from netns import Netns
+
+    with Netns() as ns:
+        ns.add_tap("tl0", "10.204.12.1/24")
+        out = in_netns(ns.name, """
+            import asyncio, hashlib, lkl, lkl.asyncio as la
+            nic = lkl.Nic(lkl.Tap("tl0"), offload=lkl.Offload.LARGE_SEGMENTS, direct_rx=True)
+            k = lkl.boot(nics=[nic])               # the default: direct syscalls
+            nic.up()
+            nic.add_address("10.204.12.2/24")
+
+            async def echo(reader, writer):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+                writer.close()
+
+            async def client(port, seed):
+                payload = hashlib.shake_256(bytes([seed])).digest(2 << 20)
+                reader, writer = await asyncio.open_connection("10.204.12.2", port)
+
+                async def send():
+                    for off in range(0, len(payload), 32768):
+                        writer.write(payload[off:off + 32768])
+                        await writer.drain()
+                    writer.write_eof()
+
+                sender = asyncio.create_task(send())
+                got = hashlib.sha256()
+                while data := await reader.read(65536):
+                    got.update(data)
+                await sender
+                writer.close()
+                return got.digest() == hashlib.sha256(payload).digest()
+
+            async def main():
+                server = await la.start_server(k, echo, "10.204.12.2", 0)
+                port = server.sockets[0].getsockname()[1]
+                results = await asyncio.gather(*(client(port, i) for i in range(3)))
+                server.close()
+                await server.wait_closed()
+                return results
+
+            results = la.run(asyncio.wait_for(main(), 60))
+            st = nic.stats()["device"]
+            print(results == [True] * 3, st["rx_direct"] > 0, st["rx_dropped"])
+            k.halt()
+        """, timeout=120)
+    assert out.split() == ["True", "True", "0"]
