@@ -21,7 +21,7 @@ build: lib
 
 # ruff over the Python, mypy over the package (its stubs included).
 lint:
-	$(PYTHON) -m ruff check lkl tests bench
+	$(PYTHON) -m ruff check lkl tests bench harness
 	$(PYTHON) -m mypy lkl
 
 test: setup build lint
@@ -34,6 +34,7 @@ bench: setup build
 	@$(MAKE) --no-print-directory -C bench/native BUILD=$(CURDIR)/build
 	$(PYTHON) bench/syscall_latency.py
 	$(PYTHON) bench/tcp_rr.py
+	$(PYTHON) bench/connect.py
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
 	$(PYTHON) bench/python_net.py --repeat 3 --c10k

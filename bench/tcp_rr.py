@@ -22,23 +22,26 @@ import sys
 import time
 from pathlib import Path
 
-from namespaces import Namespace
 from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from harness.netns import Netns  # noqa: E402
+
 TCP_RR = ROOT / "build" / "bench" / "tcp_rr"
 RESULTS = ROOT / "bench" / "results"
 PORT = 5201
 
 
-def run_pair(server_ns: Namespace, server_addr: str, client_ns: Namespace,
+def run_pair(server_ns: Netns, server_addr: str, client_ns: Netns,
              client_argv: list[str], cpu: int | None, timeout: float) -> dict:
     """Start the host-stack responder, run one requester, return its JSON."""
-    server = subprocess.Popen(server_ns.argv([str(TCP_RR), "server", server_addr, str(PORT)], cpu),
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        server_ns.exec_argv([str(TCP_RR), "server", server_addr, str(PORT)], cpu),
+        stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout and server.stdout.readline().strip() == "listening"
-        out = subprocess.run(client_ns.argv(client_argv, cpu), capture_output=True, text=True,
+        out = subprocess.run(client_ns.exec_argv(client_argv, cpu), capture_output=True, text=True,
                              timeout=timeout)
         if out.returncode:
             raise RuntimeError(f"{client_argv}: {out.stdout}{out.stderr}")
@@ -49,7 +52,7 @@ def run_pair(server_ns: Namespace, server_addr: str, client_ns: Namespace,
 
 def host_veth(cpu: int | None, opts: list[str], timeout: float) -> dict:
     """host <-> host over a veth pair between two namespaces."""
-    with Namespace("lklbench", "a") as a, Namespace("lklbench", "b") as b:
+    with Netns("lklbench", "a") as a, Netns("lklbench", "b") as b:
         with NetNS(a.name) as ipr:
             ipr.link("add", ifname="rr0", kind="veth", peer="rr1")
             ipr.link("set", index=ipr.link_lookup(ifname="rr1")[0], net_ns_fd=b.name)
@@ -61,7 +64,7 @@ def host_veth(cpu: int | None, opts: list[str], timeout: float) -> dict:
 
 def lkl_tap(cpu: int | None, lkl_args: list[str], opts: list[str], timeout: float) -> dict:
     """lkl <-> host over a TAP device inside one namespace."""
-    with Namespace("lklbench", "tap") as ns:
+    with Netns("lklbench", "tap") as ns:
         with NetNS(ns.name) as ipr:
             ipr.link("add", ifname="rrtap", kind="tuntap", mode="tap")
         ns.address("rrtap", "10.201.0.1/24")

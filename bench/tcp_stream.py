@@ -40,16 +40,16 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from lines import LineProcess
-from namespaces import Namespace as BaseNamespace
 from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "build" / "bench" / "tcp_stream"
+sys.path.insert(0, str(ROOT))
+from harness.netns import Netns  # noqa: E402
+from harness.tcp_stream import BIN, ROWS, Proc, Row  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 PORT = 5201
 KIB = 1024
@@ -61,27 +61,6 @@ PIPE_SINK, PIPE_SEND = "10.203.9.1", "10.203.9.2"
 VETH_A, VETH_B = "10.203.2.1", "10.203.2.2"
 
 
-@dataclass
-class Row:
-    key: str
-    label: str
-    offload: str
-    kernel: dict[str, str]          # the kernel's ethtool switches
-    host: dict[str, str] = field(default_factory=lambda: {"gso": "on", "gro": "on"})
-
-
-ON = {"gso": "on", "gro": "on"}
-ROWS = [
-    Row("baseline", "baseline: all offloads off", "NONE",
-        {"gso": "off", "gro": "off", "tso": "off", "tx-csum": "off"},
-        {"gso": "off", "gro": "off"}),
-    Row("gso_gro", "GSO/GRO in LKL", "NONE", dict(ON)),
-    Row("csum", "+ csum offload", "CHECKSUM", {**ON, "tx-csum": "on"}),
-    Row("large_mrg", "large segments, mergeable_rx_bufs", "LARGE_SEGMENTS",
-        {**ON, "tx-csum": "on", "tso": "on"}),
-    Row("large_big", "large segments, big_packets", "BIG_PACKETS",
-        {**ON, "tx-csum": "on", "tso": "on"}),
-]
 DIRECTIONS = {
     "lkl_to_host": "LKL->host (TAP)",
     "host_to_lkl": "host->LKL (TAP)",
@@ -89,7 +68,7 @@ DIRECTIONS = {
 }
 
 
-class Namespace(BaseNamespace):
+class Namespace(Netns):
     """A benchmark namespace that also reads and sets ethtool offloads."""
 
     def __init__(self, tag: str) -> None:
@@ -97,12 +76,12 @@ class Namespace(BaseNamespace):
 
     def ethtool_set(self, ifname: str, settings: dict[str, str]) -> None:
         args = [x for k, v in settings.items() for x in (k, v)]
-        subprocess.run(self.argv(["ethtool", "-K", ifname, *args]), check=True,
+        subprocess.run(self.exec_argv(["ethtool", "-K", ifname, *args]), check=True,
                        capture_output=True, timeout=10)
 
     def ethtool_get(self, ifname: str) -> dict[str, str]:
         """The interface's offload switches that matter here."""
-        out = subprocess.run(self.argv(["ethtool", "-k", ifname]), capture_output=True,
+        out = subprocess.run(self.exec_argv(["ethtool", "-k", ifname]), capture_output=True,
                              text=True, timeout=10).stdout
         keep = ("tx-checksumming", "scatter-gather", "tcp-segmentation-offload",
                 "generic-segmentation-offload", "generic-receive-offload")
@@ -112,26 +91,6 @@ class Namespace(BaseNamespace):
             if name in keep:
                 feats[name] = value.split()[0]
         return feats
-
-
-class Proc(LineProcess):
-    """A tcp_stream process."""
-
-    def ready_pid(self, timeout: float = 30) -> int:
-        return int(self.expect("ready pid=", timeout).split("=")[1])
-
-    def result(self, timeout: float) -> dict:
-        return json.loads(self.expect("{", timeout))
-
-    def go(self) -> None:
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-
-    def finish(self, timeout: float = 30) -> None:
-        self.proc.stdin.close()
-        if self.proc.wait(timeout=timeout):
-            raise RuntimeError(f"{' '.join(self.argv)} failed:\n"
-                               + self.proc.stderr.read()[-2000:])
 
 
 def busy_seconds() -> float:
@@ -196,13 +155,13 @@ def tap_point(row: Row, direction: str, msg: int, args: argparse.Namespace,
         common = common_args(args, msg)
         lkl = ["--tap", "st0", "--ip", f"{TAP_LKL}/24", *lkl_args(row, args, mode)]
         if direction == "lkl_to_host":
-            sink = Proc(ns.argv([str(binary), "host-sink", TAP_HOST, str(PORT), *common]))
+            sink = Proc(ns.exec_argv([str(binary), "host-sink", TAP_HOST, str(PORT), *common]))
             pids = {"receiver": sink.ready_pid()}
-            send = Proc(ns.argv([str(binary), "lkl-send", TAP_HOST, str(PORT), *lkl, *common]))
+            send = Proc(ns.exec_argv([str(binary), "lkl-send", TAP_HOST, str(PORT), *lkl, *common]))
         else:
-            sink = Proc(ns.argv([str(binary), "lkl-sink", TAP_LKL, str(PORT), *lkl, *common]))
+            sink = Proc(ns.exec_argv([str(binary), "lkl-sink", TAP_LKL, str(PORT), *lkl, *common]))
             pids = {"receiver": sink.ready_pid()}
-            send = Proc(ns.argv([str(binary), "host-send", TAP_LKL, str(PORT), *common]))
+            send = Proc(ns.exec_argv([str(binary), "host-send", TAP_LKL, str(PORT), *common]))
         try:
             pids["sender"] = send.ready_pid()
             # The device has negotiated and set the TAP's offloads by now.
@@ -237,11 +196,11 @@ def veth_point(msg: int, args: argparse.Namespace, binary: Path) -> dict:
         a.address("sv0", f"{VETH_A}/24")
         b.address("sv1", f"{VETH_B}/24")
         common = common_args(args, msg)
-        sink = Proc(b.argv([str(binary), "host-sink", VETH_B, str(PORT), *common]))
+        sink = Proc(b.exec_argv([str(binary), "host-sink", VETH_B, str(PORT), *common]))
         send = None
         try:
             pids = {"receiver": sink.ready_pid()}
-            send = Proc(a.argv([str(binary), "host-send", VETH_B, str(PORT), *common]))
+            send = Proc(a.exec_argv([str(binary), "host-send", VETH_B, str(PORT), *common]))
             pids["sender"] = send.ready_pid()
             host = {"sender veth": a.ethtool_get("sv0"), "receiver veth": b.ethtool_get("sv1")}
             results, cpu = measure([sink, send], pids, send, args.seconds)

@@ -23,7 +23,8 @@ standard library's socket API::
   :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
   ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).
 - Errors: the standard library's ``OSError`` subclasses, and
-  :class:`KernelError` when no kernel can serve a call.
+  :class:`KernelError` (an ``OSError`` too: errno ENODEV) when no kernel
+  can serve a call.
 """
 
 from lkl import constants
@@ -31,7 +32,7 @@ from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
-from lkl.net import Backend, Nic, Offload, Pipe, RawSocket, Tap
+from lkl.net.nic import Backend, Nic, Offload, Pipe, RawSocket, Tap
 
 __version__ = "0.1.0"
 
@@ -52,5 +53,5 @@ __all__ = [
     "Tap",
     "RawSocket",
     "Pipe",
-    *constants.__all__,
+    *constants.__annotations__,  # its declared names (see lkl/constants.py)
 ]

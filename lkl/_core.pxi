@@ -16,8 +16,6 @@ constants = _table(glue_constants)
 internal_constants = _table(glue_internal_constants)
 #: Every syscall of the kernel: name (``"read"``) to number.
 syscall_numbers = _table(glue_syscall_numbers)
-#: True when the kernel library has the direct syscall mode (lkl_syscall_mode()).
-HAVE_SYSCALL_MODE_PARAM = bool(glue_have_syscall_mode())
 
 
 cdef inline double _now() noexcept nogil:
@@ -114,14 +112,37 @@ cdef long _to_long(object value) except? -1:
     return <long><unsigned long>value
 
 
+cdef long _buffer_address(object obj, Py_buffer *view, list keep) except? -1:
+    """The address to pass for buffer ``obj`` (``view`` is held until the
+    caller releases it): writable buffers in place, read-only ones as a
+    copy kept alive in ``keep`` (the kernel must not write into bytes)."""
+    cdef bytearray copy
+    try:
+        PyObject_GetBuffer(obj, view, PyBUF_WRITABLE)
+        return <long>view.buf
+    except BufferError:
+        pass
+    PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)
+    copy = bytearray(view.len)
+    if view.len:
+        memcpy(<char *>copy, view.buf, view.len)
+    keep.append(copy)
+    return <long><char *>copy
+
+
 def syscall(nr, *args):
     """syscall(nr, *args) -> int
 
     Run a raw syscall in the kernel and return its result.  ``nr`` is a
     number or a name (``"getpid"``).  Each argument is an ``int`` (passed
     as is), ``None`` (0), a ``str`` (a NUL-terminated file-system-encoded
-    string) or a buffer (``bytes``, ``bytearray``, ``memoryview``, ...: its
-    address; pass a writable buffer for anything the kernel writes).  The
+    string) or a buffer.  A writable buffer (``bytearray``, a writable
+    ``memoryview``, ...) is passed in place: its address, so the kernel
+    reads and writes it.  A read-only buffer (``bytes``, a read-only
+    ``memoryview``) is an input only: the kernel gets the address of a
+    copy, so it can never change an immutable object, and whatever it
+    writes there is discarded -- pass a writable buffer for anything the
+    kernel writes (read's buffer, getcwd's, a struct it fills in).  The
     GIL is released during the call.  A negative result raises the
     standard library's OSError subclass.
 
@@ -155,9 +176,8 @@ def syscall(nr, *args):
                 keep.append(b)
                 params[i] = <long>PyBytes_AS_STRING(b)
             else:
-                PyObject_GetBuffer(a, &bufs[i], PyBUF_SIMPLE)
+                params[i] = _buffer_address(a, &bufs[i], keep)
                 held[i] = True
-                params[i] = <long>bufs[i].buf
         with nogil:
             ret = glue_syscall(lnr, params)
     finally:

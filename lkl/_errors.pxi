@@ -6,10 +6,23 @@
 # BrokenPipeError, BlockingIOError, TimeoutError (ETIMEDOUT) and so on.
 
 
-class KernelError(RuntimeError):
+class KernelError(OSError):
     """The kernel cannot serve the call: it is not running (never booted,
     or halted), it cannot boot (one kernel per process), or this process
-    is a fork of the one that runs it."""
+    is a fork of the one that runs it.
+
+    An ``OSError``, so that code written for the standard library's sockets
+    (``except OSError:`` loops, socketserver) ends cleanly when the kernel
+    goes away under it: ``errno`` is ENODEV when no kernel runs (a halt, a
+    fork), and the boot refusals carry EBUSY (one runs), EALREADY (one ran
+    and halted) or the boot's own errno.  ``KernelError(message)`` alone
+    means ENODEV.
+    """
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_errno.ENODEV, args[0])
+        super().__init__(*args)
 
 
 cdef str _not_running_message():
@@ -39,6 +52,6 @@ cdef object _ebadf():
 
 def errno_error(int err, filename=None):
     """Return (not raise) the exception the package raises for kernel errno
-    ``err``: an ``OSError`` subclass, or ``KernelError`` for ENODEV while
-    no kernel runs."""
+    ``err``: an ``OSError`` subclass, or ``KernelError`` (also an OSError,
+    errno ENODEV) for ENODEV while no kernel runs."""
     return _errno_error(err, filename)

@@ -26,6 +26,13 @@
 /* After socket_abi.h: linux/if.h uses struct lkl_sockaddr without including it. */
 #include <lkl/linux/if.h>
 #include <lkl/linux/sockios.h>
+#include <lkl/linux/ethtool.h>
+#include <lkl/linux/if_addr.h>
+#include <lkl/linux/if_ether.h>
+#include <lkl/linux/neighbour.h>
+#include <lkl/linux/netlink.h>
+#include <lkl/linux/pkt_sched.h>
+#include <lkl/linux/rtnetlink.h>
 #include <lkl/linux/tcp.h>
 #include <lkl/linux/time_types.h>
 #include <lkl/linux/un.h>
@@ -139,18 +146,23 @@ uint64_t glue_console_copy(uint64_t start, char **text, uint64_t *len)
 	return end;
 }
 
+void glue_deadline(struct timespec *deadline, int clock, double timeout)
+{
+	clock_gettime(clock, deadline);
+	deadline->tv_sec += (time_t)timeout;
+	deadline->tv_nsec += (long)((timeout - (time_t)timeout) * 1e9);
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
 uint64_t glue_console_wait(uint64_t offset, double timeout)
 {
 	struct timespec deadline;
 	uint64_t end;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)timeout;
-	deadline.tv_nsec += (long)((timeout - (time_t)timeout) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	glue_deadline(&deadline, CLOCK_REALTIME, timeout);
 	pthread_mutex_lock(&con_lock);
 	while (con_base + con_len <= offset && !con_closed)
 		if (pthread_cond_timedwait(&con_cond, &con_lock, &deadline))
@@ -555,58 +567,9 @@ int glue_forked(void)
 
 #define K(name) { #name, (long)(LKL_##name) },
 
-/* Exported by the lkl package under these names. */
+/* Exported by the lkl package: the names lkl/constants.py declares. */
 const struct glue_const glue_constants[] = {
-	K(AF_UNSPEC) K(AF_UNIX) K(AF_INET) K(AF_INET6) K(AF_NETLINK)
-	K(AF_PACKET)
-	K(SOCK_STREAM) K(SOCK_DGRAM) K(SOCK_RAW) K(SOCK_RDM)
-	K(SOCK_SEQPACKET) K(SOCK_NONBLOCK) K(SOCK_CLOEXEC)
-	K(SOMAXCONN)
-	K(SOL_SOCKET) K(SOL_TCP) K(SOL_UDP) K(SOL_IPV6)
-	/*
-	 * SOL_IP: the exported socket_abi.h loses LKL_SOL_IP (the define
-	 * before it, MSG_INTERNAL_SENDMSG_FLAGS, is cut at its line
-	 * continuation and swallows the next line).  The kernel uses
-	 * IPPROTO_IP as SOL_IP's value.
-	 */
-	{ "SOL_IP", (long)LKL_IPPROTO_IP },
-	K(SO_DEBUG) K(SO_REUSEADDR) K(SO_TYPE) K(SO_ERROR) K(SO_DONTROUTE)
-	K(SO_BROADCAST) K(SO_SNDBUF) K(SO_RCVBUF) K(SO_SNDBUFFORCE)
-	K(SO_RCVBUFFORCE) K(SO_KEEPALIVE) K(SO_OOBINLINE) K(SO_NO_CHECK)
-	K(SO_PRIORITY) K(SO_LINGER) K(SO_REUSEPORT) K(SO_PASSCRED)
-	K(SO_PEERCRED) K(SO_RCVLOWAT) K(SO_SNDLOWAT) K(SO_RCVTIMEO)
-	K(SO_SNDTIMEO) K(SO_BINDTODEVICE) K(SO_ACCEPTCONN) K(SO_PEERSEC)
-	K(SO_PASSSEC) K(SO_MARK) K(SO_PROTOCOL) K(SO_DOMAIN)
-	K(SO_TIMESTAMP) K(SO_TIMESTAMPNS) K(SO_RXQ_OVFL) K(SO_PEEK_OFF)
-	K(SO_BUSY_POLL) K(SO_INCOMING_CPU) K(SO_COOKIE) K(SO_ZEROCOPY)
-	K(SO_TXTIME) K(SO_BINDTOIFINDEX) K(SO_MAX_PACING_RATE)
-	K(IPPROTO_IP) K(IPPROTO_ICMP) K(IPPROTO_IGMP) K(IPPROTO_TCP)
-	K(IPPROTO_UDP) K(IPPROTO_IPV6) K(IPPROTO_ICMPV6) K(IPPROTO_RAW)
-	K(IPPROTO_SCTP) K(IPPROTO_UDPLITE) K(IPPROTO_MPTCP)
-	K(IP_TOS) K(IP_TTL) K(IP_HDRINCL) K(IP_OPTIONS) K(IP_PKTINFO)
-	K(IP_RECVERR) K(IP_RECVTOS) K(IP_MTU_DISCOVER) K(IP_MTU)
-	K(IP_MULTICAST_IF) K(IP_MULTICAST_TTL) K(IP_MULTICAST_LOOP)
-	K(IP_ADD_MEMBERSHIP) K(IP_DROP_MEMBERSHIP)
-	K(IPV6_V6ONLY) K(IPV6_UNICAST_HOPS) K(IPV6_MULTICAST_HOPS)
-	K(IPV6_RECVPKTINFO) K(IPV6_TCLASS)
-	K(TCP_NODELAY) K(TCP_MAXSEG) K(TCP_CORK) K(TCP_KEEPIDLE)
-	K(TCP_KEEPINTVL) K(TCP_KEEPCNT) K(TCP_SYNCNT) K(TCP_LINGER2)
-	K(TCP_DEFER_ACCEPT) K(TCP_WINDOW_CLAMP) K(TCP_INFO) K(TCP_QUICKACK)
-	K(TCP_CONGESTION) K(TCP_USER_TIMEOUT) K(TCP_FASTOPEN)
-	K(TCP_NOTSENT_LOWAT) K(TCP_INQ) K(TCP_TX_DELAY)
-	K(MSG_OOB) K(MSG_PEEK) K(MSG_DONTROUTE) K(MSG_CTRUNC) K(MSG_TRUNC)
-	K(MSG_DONTWAIT) K(MSG_EOR) K(MSG_WAITALL) K(MSG_CONFIRM)
-	K(MSG_ERRQUEUE) K(MSG_NOSIGNAL) K(MSG_MORE) K(MSG_ZEROCOPY)
-	K(MSG_FASTOPEN) K(MSG_CMSG_CLOEXEC)
-	/*
-	 * SHUT_*: the kernel's enum sock_shutdown_cmd lives in the non-uapi
-	 * include/linux/net.h, which the header export does not carry.
-	 */
-	{ "SHUT_RD", 0 }, { "SHUT_WR", 1 }, { "SHUT_RDWR", 2 },
-	K(SCM_RIGHTS) K(SCM_CREDENTIALS)
-	K(POLLIN) K(POLLPRI) K(POLLOUT) K(POLLERR) K(POLLHUP) K(POLLNVAL)
-	K(POLLRDNORM) K(POLLRDBAND) K(POLLWRNORM) K(POLLWRBAND) K(POLLMSG)
-	K(POLLRDHUP)
+#include "lkl_constant_names.h"
 	{ NULL, 0 }
 };
 
@@ -618,6 +581,21 @@ const struct glue_const glue_internal_constants[] = {
 	K(O_APPEND) K(O_NONBLOCK) K(O_CLOEXEC) K(O_DIRECTORY)
 	K(F_GETFL) K(F_SETFL)
 	K(SIOCGIFFLAGS) K(SIOCSIFFLAGS) K(IFF_UP) K(IFNAMSIZ)
+	/* Interface ioctls and rtnetlink (lkl/net/rtnl.py, lkl/net/tc.py). */
+	K(SIOCGIFNAME) K(SIOCGIFINDEX) K(SIOCSIFMTU) K(SIOCGIFHWADDR)
+	K(SIOCETHTOOL)
+	K(ETHTOOL_GRXCSUM) K(ETHTOOL_SRXCSUM) K(ETHTOOL_GTXCSUM)
+	K(ETHTOOL_STXCSUM) K(ETHTOOL_GTSO) K(ETHTOOL_STSO) K(ETHTOOL_GGSO)
+	K(ETHTOOL_SGSO) K(ETHTOOL_GGRO) K(ETHTOOL_SGRO)
+	K(NETLINK_ROUTE) K(NLMSG_ERROR) K(NLMSG_DONE) K(NLM_F_REQUEST)
+	K(NLM_F_ACK) K(NLM_F_DUMP) K(NLM_F_REPLACE) K(NLM_F_EXCL)
+	K(NLM_F_CREATE)
+	K(RTM_NEWLINK) K(RTM_DELLINK) K(RTM_NEWADDR) K(RTM_NEWROUTE)
+	K(RTM_NEWNEIGH) K(RTM_NEWQDISC) K(RTM_DELQDISC) K(RTM_GETQDISC)
+	K(RTM_NEWTFILTER)
+	K(RT_TABLE_MAIN) K(RTPROT_BOOT) K(RT_SCOPE_UNIVERSE) K(RT_SCOPE_LINK)
+	K(RTN_UNICAST) K(NUD_PERMANENT) K(IFA_F_NODAD)
+	K(TC_H_ROOT) K(TC_H_INGRESS) K(ETH_P_ALL)
 	K(EAGAIN) K(EWOULDBLOCK) K(EINPROGRESS) K(EINTR) K(ENODEV) K(EBADF)
 	K(EALREADY) K(EBUSY) K(EINVAL) K(ENOSYS) K(EISCONN)
 	K(UNIX_PATH_MAX)

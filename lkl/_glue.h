@@ -27,6 +27,10 @@ long glue_halt(void);
 void glue_mark_forked(void);
 int glue_forked(void);
 
+/* *deadline = now on clock + timeout seconds (for pthread timed waits). */
+struct timespec;
+void glue_deadline(struct timespec *deadline, int clock, double timeout);
+
 /* A syscall, refused with -ENODEV in a forked child. */
 long glue_syscall(long nr, long *params);
 

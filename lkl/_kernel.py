@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import errno
 import os
 import re
 import struct
@@ -12,10 +13,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lkl import _lkl, net, tc
+from lkl import _lkl
 from lkl._lkl import KernelError
 from lkl._socket import Socket
-from lkl.net import Backend, Nic, Offload
+from lkl.net import rtnl, tc
+from lkl.net.nic import Backend, Nic, Offload
+from lkl.net.rtnl import Device
 
 __all__ = ["Kernel", "KernelError", "boot", "kernel"]
 
@@ -30,6 +33,12 @@ _RLIMIT_NOFILE = 7
 
 _lock = threading.RLock()
 _current: Kernel | None = None
+# A kernel booted in this process (Linux cannot boot twice in one).
+_spent = False
+
+_SPENT = ("a kernel already ran and halted in this process, and Linux cannot boot "
+          "twice in one process; run each kernel in a fresh process (subprocess, or "
+          "multiprocessing with the 'spawn' start method)")
 
 
 def kernel() -> Kernel | None:
@@ -68,7 +77,7 @@ def _memory_bytes(memory: int | str) -> int:
 def boot(
     memory: int | str = "256M",
     cmdline: str = "",
-    syscall_mode: str | None = None,
+    syscall_mode: str = "direct",
     pin_cpu: int | None = None,
     console: Callable[[str], Any] | None = None,
     nics: Iterable[Any] = (),
@@ -79,16 +88,14 @@ def boot(
     ``memory``: its RAM, as ``"64M"``, ``"1G"`` or bytes (default 256M,
     enough for 10 000 TCP connections; the host backs only the pages the
     kernel touches: about 3 MB more resident than 64M after boot).  ``cmdline``:
-    extra kernel command line.  ``syscall_mode``: ``"direct"`` (the calling
-    thread runs its syscalls itself; with a periodic tick, ``nohz=off``,
-    unless ``cmdline`` names ``nohz=``) or ``"shadow"`` (the paper's
-    baseline: each host thread's syscalls run on its own shadow kernel
-    thread).  None (the default) is the fast configuration: "direct"
-    where the kernel library has it, else "shadow"; asking for "direct"
-    from a library without it raises KernelError.  ``max_fds``: the
-    kernel's RLIMIT_NOFILE for its init process, whose fd table every host
-    thread shares (default 2**20, so tens of thousands of sockets work;
-    above 2**20 fs.nr_open is raised to match).
+    extra kernel command line.  ``syscall_mode``: ``"direct"`` (the default:
+    the calling thread runs its syscalls itself under the CPU lock, with a
+    periodic tick, ``nohz=off``, unless ``cmdline`` names ``nohz=``) or
+    ``"shadow"`` (the paper's baseline: each host thread's syscalls run on
+    its own shadow kernel thread).  ``max_fds``: the kernel's RLIMIT_NOFILE
+    for its init process, whose fd table every host thread shares (default
+    2**20, so tens of thousands of sockets work; above 2**20 fs.nr_open is
+    raised to match), and as many epoll watches.
     ``pin_cpu``: None, or the host CPU every kernel thread is pinned to.
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
@@ -100,14 +107,12 @@ def boot(
     be reset -- run each kernel in its own process (subprocess, or
     multiprocessing with the "spawn" start method).
     """
-    global _current
+    global _current, _spent
     mem = _memory_bytes(memory)
     if not isinstance(cmdline, str):
         raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
     if "\0" in cmdline:
         raise ValueError("embedded null character in cmdline")
-    if syscall_mode is None:
-        syscall_mode = "direct" if _lkl.HAVE_SYSCALL_MODE_PARAM else "shadow"
     if syscall_mode not in SYSCALL_MODES:
         raise ValueError(f"syscall_mode must be one of {SYSCALL_MODES}, not {syscall_mode!r}")
     pin = -2
@@ -127,23 +132,24 @@ def boot(
     for nic in nic_list:
         if not isinstance(nic, Nic):
             raise TypeError(f"nics must hold lkl.Nic objects, not {type(nic).__name__}")
+        nic._check_detached()
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
 
     with _lock:
         if kernel() is not None:
-            raise KernelError("a kernel is already running in this process (lkl.kernel())")
+            raise KernelError(errno.EBUSY,
+                              "a kernel is already running in this process (lkl.kernel())")
         if _lkl.in_forked_child():
             raise KernelError("cannot boot in a process forked from one that ran a kernel")
+        if _spent:
+            raise KernelError(errno.EALREADY, _SPENT)
         line = f"mem={mem}"
-        if syscall_mode == "direct" and not _lkl.HAVE_SYSCALL_MODE_PARAM:
-            raise KernelError(
-                "direct syscall mode is not available in this build of the kernel "
-                "library (it has no lkl_syscall_mode()); use syscall_mode='shadow'")
-        if _lkl.HAVE_SYSCALL_MODE_PARAM:
-            line += f" lkl.syscall_mode={syscall_mode}"
+        line += f" lkl.syscall_mode={syscall_mode}"
+        # Every refusal Python can tell is above: a fragment made marks its
+        # device attached on the C side.
         for nic in nic_list:
-            line += " " + nic._cmdline()
+            line += " " + nic._boot_fragment()
         if syscall_mode == "direct" and not re.search(r"(^|\s)nohz=", cmdline):
             # The paper's choice with direct syscalls: no idle-loop tick work
             # after each call (bench/results/python_net.md measures it).
@@ -152,17 +158,15 @@ def boot(
             line += " " + cmdline.strip()
         err = _lkl._boot(line.encode(), pin)
         if err == -_K["EBUSY"]:
-            raise KernelError("a kernel is already running in this process")
+            raise KernelError(errno.EBUSY, "a kernel is already running in this process")
         if err == -_K["EALREADY"]:
-            raise KernelError(
-                "a kernel already ran and halted in this process, and Linux cannot boot "
-                "twice in one process; run each kernel in a fresh process (subprocess, or "
-                "multiprocessing with the 'spawn' start method)")
+            raise KernelError(errno.EALREADY, _SPENT)
         if err < 0:
-            raise KernelError(f"the kernel failed to boot: {os.strerror(-err)} (errno {-err})")
+            raise KernelError(-err, f"the kernel failed to boot: {os.strerror(-err)}")
+        _spent = True
         k = Kernel._booted(syscall_mode, console)
         for nic in nic_list:
-            nic._kernel = k
+            nic._booted(k)
         k._nics.extend(nic_list)
         _current = k
         try:
@@ -211,11 +215,13 @@ class Kernel:
         mode = _lkl.syscall_mode()
         if mode is not None and mode != self._syscall_mode:
             raise KernelError(
+                errno.EOPNOTSUPP,
                 f"the kernel runs syscall mode {mode!r}, not the {self._syscall_mode!r} "
                 "asked for: that mode is not available in this build (this process "
                 "cannot boot another kernel)")
         self._uname = self.uname()
-        self._loopback_up()
+        # Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it).
+        rtnl.set_up(self, "lo", True)
 
     def _set_max_fds(self, n: int) -> None:
         """Raise the kernel's fd limits to ``n``.
@@ -231,19 +237,6 @@ class Kernel:
         # event loop should be able to watch every socket.
         if int(self.sysctl("fs.epoll.max_user_watches") or 0) < n:
             self.sysctl("fs.epoll.max_user_watches", n)
-
-    def _loopback_up(self) -> None:
-        """Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it)."""
-        fd = self.syscall("socket", _C["AF_INET"], _C["SOCK_DGRAM"] | _C["SOCK_CLOEXEC"], 0)
-        try:
-            req = bytearray(_K["sizeof_ifreq"])
-            req[:2] = b"lo"
-            self.syscall("ioctl", fd, _K["SIOCGIFFLAGS"], req)
-            flags = struct.unpack_from("H", req, _K["IFNAMSIZ"])[0] | _K["IFF_UP"]
-            struct.pack_into("H", req, _K["IFNAMSIZ"], flags)
-            self.syscall("ioctl", fd, _K["SIOCSIFFLAGS"], req)
-        finally:
-            self.syscall("close", fd)
 
     def _pump_console(self) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -272,8 +265,8 @@ class Kernel:
     def halt(self) -> None:
         """Power the kernel off and join its threads (idempotent).
 
-        Threads blocked in kernel calls get KernelError.  The process cannot
-        boot another kernel afterwards.
+        Threads blocked in kernel calls get KernelError (an OSError, errno
+        ENODEV).  The process cannot boot another kernel afterwards.
         """
         global _current
         with _lock:
@@ -346,7 +339,8 @@ class Kernel:
         """Run a raw syscall: see lkl._lkl.syscall.
 
         ``nr`` is a number or a name ("getpid"); arguments are ints, None,
-        str (C strings) or buffers (their address; writable ones for output).
+        str (C strings) or buffers: writable ones are passed in place (for
+        output), read-only ones (bytes) as a copy the kernel may only read.
         A negative result raises the standard library's OSError subclass.
         """
         self._check()
@@ -373,40 +367,38 @@ class Kernel:
         nic = Nic(backend, offload=offload, mac=mac, mtu=mtu, direct_rx=direct_rx)
         with _lock:
             self._check()
-            nic._attach()
-            nic._kernel = self
+            nic._attach(self)
             self._nics.append(nic)
         return nic
 
-    def add_route(self, dst: str, via: str | None = None, dev: Nic | str | int | None = None
-                  ) -> None:
+    def add_route(self, dst: str, via: str | None = None, dev: Device | None = None) -> None:
         """Add a route to the main table.
 
         ``dst`` is "10.0.1.0/24", an address, or "default"; ``via`` a
         gateway; ``dev`` a Nic, an interface name or an ifindex.
         """
         self._check()
-        net.add_route(self, dst, via=via, dev=dev)
+        rtnl.add_route(self, dst, via=via, dev=dev)
 
-    def add_neighbor(self, ip: str, mac: str | bytes, dev: Nic | str | int) -> None:
+    def add_neighbor(self, ip: str, mac: str | bytes, dev: Device) -> None:
         """Add a permanent neighbour (ARP / NDP) entry: ``ip`` is at ``mac`` on ``dev``."""
         self._check()
-        net.add_neighbor(self, ip, mac, dev)
+        rtnl.add_neighbor(self, ip, mac, dev)
 
-    def set_qdisc(self, dev: Nic | str | int, spec: str, ingress: bool = False) -> None:
+    def set_qdisc(self, dev: Device, spec: str, ingress: bool = False) -> None:
         """Set the qdisc of ``dev`` from a tc-style ``spec``.
 
         ``spec`` is a kind with its defaults ("fq", "fq_codel", "pfifo_fast",
         "pfifo limit 100") or netem with tc-netem(8)'s options ("netem delay
         1ms 200us loss 5% duplicate 1% reorder 25% corrupt 1% limit 10000").
         Egress replaces the root qdisc; ``ingress=True`` queues what arrives
-        on ``dev`` through the IFB device ``ifb4<name>`` (see lkl.tc).
+        on ``dev`` through an IFB device, ``ifb4<name>`` (see lkl.net.tc).
         ValueError for a malformed spec, OSError for one the kernel refuses.
         """
         self._check()
         tc.set_qdisc(self, dev, spec, ingress=ingress)
 
-    def del_qdisc(self, dev: Nic | str | int, ingress: bool = False) -> None:
+    def del_qdisc(self, dev: Device, ingress: bool = False) -> None:
         """Undo set_qdisc on ``dev``.
 
         The kernel's default root qdisc comes back, or (``ingress=True``)

@@ -9,7 +9,7 @@ One extension module, made of several included files (like uvloop):
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
 - ``_epoll.pxi``: waiting in a kernel epoll (lkl.asyncio.EventLoop's engine);
-- ``_net.pxi``: virtio-net devices and their backends (lkl/net.py wraps them).
+- ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -25,6 +25,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset, strlen
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from lkl.includes.connect cimport *
 from lkl.includes.glue cimport *
 from lkl.includes.lkl cimport *
 from lkl.includes.netdev cimport *

@@ -1,5 +1,5 @@
 # Virtio-net devices (native/include/lkl/netdev.h): backends and devices.
-# The Python-level API (lkl.Nic, lkl.Tap, ...) is in lkl/net.py.
+# The Python-level API (lkl.Nic, lkl.Tap, ...) is in lkl/net/nic.py.
 
 
 cdef _net_check(int err, str what):
@@ -68,7 +68,7 @@ def _pipe_pair():
 
 _STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped",
                "rx_malformed", "rx_oversize", "rx_errors", "tx_dropped", "tx_errors",
-               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct")
+               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct", "poll_errors")
 
 
 cdef class _NetDev:
@@ -119,10 +119,6 @@ cdef class _NetDev:
     def negotiated(self):
         return lkl_netdev_negotiated(self._get())
 
-    @property
-    def features(self):
-        return lkl_netdev_features(self._get())
-
     def stats(self):
         """The device's own counters, as a dict."""
         cdef lkl_netdev_stats st
@@ -131,11 +127,8 @@ cdef class _NetDev:
         values = (st.rx_packets, st.rx_bytes, st.tx_packets, st.tx_bytes, st.rx_dropped,
                   st.rx_malformed, st.rx_oversize, st.rx_errors, st.tx_dropped,
                   st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks,
-                  st.rx_direct)
+                  st.rx_direct, st.poll_errors)
         return dict(zip(_STAT_NAMES, values))
-
-    def set_link(self, bint up):
-        lkl_netdev_set_link(self._get(), up)
 
     def set_busy_poll(self, int us):
         lkl_netdev_set_busy_poll(self._get(), us)

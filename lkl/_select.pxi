@@ -24,12 +24,13 @@ cdef int _kfd_of(object obj) except -1:
     return kfd
 
 
-cdef int _ppoll(lkl_pollfd *fds, Py_ssize_t n, double timeout) except -1:
-    """ppoll ``fds`` for up to ``timeout`` seconds (< 0: for ever); return
-    how many have events."""
+cdef int _ppoll(lkl_pollfd *fds, Py_ssize_t n, double deadline) except -1:
+    """ppoll ``fds`` until ``deadline`` (monotonic seconds; < 0: for ever)
+    in slices that run signal handlers; return how many have events (0 at
+    the deadline, after one last look).  Every wait of the package on
+    kernel fds is this one (select, poll, the socket calls' waits)."""
     cdef lkl__kernel_timespec ts
     cdef long params[6]
-    cdef double deadline = _now() + timeout if timeout >= 0 else -1.0
     cdef double wait
     cdef long ret
     while True:
@@ -90,7 +91,7 @@ def select(rlist, wlist, xlist, timeout=None):
             fds[i].events = ev
             fds[i].revents = 0
             i += 1
-        _ppoll(fds, n, t)
+        _ppoll(fds, n, _now() + t if t >= 0 else -1.0)
         for i in range(n):
             if fds[i].revents & LKL_POLLNVAL:
                 raise OSError(_errno.EBADF, _os.strerror(_errno.EBADF))
@@ -149,7 +150,7 @@ cdef class Poll:
                 fds[i].events = <short>ev
                 fds[i].revents = 0
                 i += 1
-            _ppoll(fds, n, t)
+            _ppoll(fds, n, _now() + t if t >= 0 else -1.0)
             for i in range(n):
                 if fds[i].revents:
                     out.append((fds[i].fd, <unsigned short>fds[i].revents))

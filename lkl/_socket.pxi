@@ -32,36 +32,34 @@ cdef int _wait_ready(int kfd, short events, double deadline) except -1:
     """Wait until kernel fd ``kfd`` has one of ``events``; raise
     TimeoutError at ``deadline`` (monotonic seconds; < 0: never)."""
     cdef lkl_pollfd pfd
-    cdef lkl__kernel_timespec ts
-    cdef long params[6]
-    cdef double wait
-    cdef long ret
-    while True:
-        wait = _SLICE
-        if deadline >= 0:
-            wait = deadline - _now()
-            if wait <= 0:
-                raise TimeoutError("timed out")
-            if wait > _SLICE:
-                wait = _SLICE
-        pfd.fd = kfd
-        pfd.events = events
-        pfd.revents = 0
-        ts.tv_sec = <long long>wait
-        ts.tv_nsec = <long long>((wait - ts.tv_sec) * 1e9)
-        params[0] = <long>&pfd
-        params[1] = 1
-        params[2] = <long>&ts
-        params[3] = 0
-        params[4] = 8
-        params[5] = 0
-        with nogil:
-            ret = glue_syscall(LKL__NR_ppoll, params)
-        if ret > 0:
-            return 0
-        if ret < 0 and ret != -LKL_EINTR:
-            _raise_errno(ret)
-        PyErr_CheckSignals()
+    pfd.fd = kfd
+    pfd.events = events
+    pfd.revents = 0
+    if _ppoll(&pfd, 1, deadline) == 0:
+        raise TimeoutError("timed out")
+    return 0
+
+
+cdef long _connect_on_helper(int kfd, const char *sa, int salen) except? -1:
+    """A blocking connect run on a helper thread while this thread waits
+    for it in slices, running signal handlers; returns its result.  If a
+    handler raises, the connection goes on in the kernel (as after an
+    interrupted connect(2)) and the exception propagates."""
+    cdef glue_connect *c = NULL
+    cdef long ret = 0
+    cdef int done = 0
+    cdef int err = glue_connect_start(kfd, sa, salen, &c)
+    if err < 0:
+        _raise_errno(err)
+    try:
+        while not done:
+            with nogil:
+                done = glue_connect_wait(c, _SLICE, &ret)
+            if not done:
+                PyErr_CheckSignals()
+    finally:
+        glue_connect_put(c)
+    return ret
 
 
 cdef double _seconds(object value) except? -2.0:
@@ -341,12 +339,6 @@ cdef class _SocketBase:
         self._wfd = wfd
         return wfd
 
-    def _rearm(self, bint read=True, bint write=False):
-        """Recheck readiness and set or clear the eventfds to match."""
-        if self._wslot >= 0:
-            glue_watch_rearm(self._wslot, self._wgen,
-                             (GLUE_READ if read else 0) | (GLUE_WRITE if write else 0))
-
     # ---- closing -----------------------------------------------------------
 
     def _close_kfd(self):
@@ -414,7 +406,7 @@ cdef class _SocketBase:
         cdef char sa[ADDR_MAX]
         cdef long params[6]
         cdef long ret
-        cdef int err, flags = 0
+        cdef int err
         cdef bint interruptible
         cdef double deadline
         if self._kfd < 0:
@@ -424,16 +416,12 @@ cdef class _SocketBase:
         params[2] = _encode_addr(self._family, address, sa, "connect")
         interruptible = self._main_blocking()
         if interruptible:
-            # Main thread, blocking socket: connect in the background and
-            # wait in slices that run signal handlers (Ctrl-C).
-            flags = _fcntl(self._kfd, LKL_F_GETFL, 0)
-            _fcntl(self._kfd, LKL_F_SETFL, flags | LKL_O_NONBLOCK)
-        try:
+            # Main thread, blocking socket: wait in slices that run signal
+            # handlers (Ctrl-C), the file description's flags untouched.
+            ret = _connect_on_helper(self._kfd, sa, <int>params[2])
+        else:
             with nogil:
                 ret = glue_syscall(LKL__NR_connect, params)
-        finally:
-            if interruptible:
-                _fcntl(self._kfd, LKL_F_SETFL, flags)
         err = <int>-ret if ret < 0 else 0
         if err == LKL_EINTR:
             PyErr_CheckSignals()

@@ -40,9 +40,10 @@ class Socket(_lkl._SocketBase):
     Python at least every 0.25 s to run signal handlers; a call blocking
     with timeout None waits in the kernel and cannot be interrupted by a
     signal (KeyboardInterrupt comes when it returns).  After the kernel
-    halts, calls raise lkl.KernelError (threads blocked in the kernel are
-    released with it); ``close()`` still works (there is nothing left to
-    close).
+    halts, calls raise lkl.KernelError, an OSError with errno ENODEV
+    (threads blocked in the kernel are released with it, so ``except
+    OSError:`` loops and socketserver end cleanly); ``close()`` still works
+    (there is nothing left to close).
     """
 
     def __init__(

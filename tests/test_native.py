@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,15 @@ def test_halt_while_threads_are_blocked_in_the_kernel(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_shadow_allocation_failure_returns_enomem(mode: str) -> None:
+    """The host ops fail the Nth allocation of one thread's first syscall:
+    -ENOMEM, no crash, and the thread's next call works."""
+    out = run("shadow_oom", mode)
+    assert "ok a shadow that cannot be allocated fails with ENOMEM\n" in out
+    assert "ok halt\n" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_kernel_threads_pinned_app_threads_untouched(mode: str) -> None:
     out = run("pinning", mode)
     assert "kernel threads pinned to CPU 0" in out
@@ -79,9 +89,14 @@ def test_kernel_threads_pinned_app_threads_untouched(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_fifty_boot_halt_cycles_never_hang(mode: str) -> None:
+    # 20 s for any one cycle, 120 s for all fifty (each takes well under 1 s).
+    deadline = time.monotonic() + 120
     for i in range(50):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"fifty boot/halt cycles took over 120 s ({i} done)")
         try:
-            out = run("boot_halt", mode, timeout=20)
+            out = run("boot_halt", mode, timeout=min(20, left))
         except subprocess.TimeoutExpired:
             pytest.fail(f"boot/halt cycle {i} hung")
         assert out.startswith("boot_ns=")

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from harness.netns import Netns
+from harness.tcp_stream import BIN, ROWS, Proc  # the matrix's own rows
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from tcp_stream import BIN, ROWS, Proc  # noqa: E402  (the matrix's own rows)
 
 NBYTES = 64 << 20
 HOST, LKL = "10.200.7.1", "10.200.7.2"
@@ -48,8 +48,6 @@ def program() -> None:
 def transfer(row, direction: str) -> tuple[dict, dict, str]:
     """64 MiB of a deterministic stream over a TAP; returns the lkl and
     the host side's results and the TAP's TSO switch as the host saw it."""
-    from netns import Netns
-
     with Netns("lklstream") as ns:
         ns.add_tap("st0", f"{HOST}/24")
         args = [x for k, v in row.host.items() for x in (k, v)]
@@ -132,8 +130,6 @@ def test_a_row_without_offloads_after_large_segments_on_one_tap() -> None:
     """A persistent TAP keeps the offloads its last user set: the next
     device, offering none, must turn them off, or the host would hand it
     super-frames it cannot take."""
-    from netns import Netns
-
     def tap_tso(ns) -> str:
         out = ns.run(["ethtool", "-k", "st0"]).stdout
         return next(line.split(": ")[1].split()[0] for line in out.splitlines()

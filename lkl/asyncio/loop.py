@@ -180,14 +180,13 @@ class KernelSelector(selectors.BaseSelector):
             return
         try:
             self._kep.ctl(op, kfd, events)
-        except (FileNotFoundError, OSError) as exc:
-            # A socket closed before it was unregistered left the epoll
-            # with its file: nothing to delete.
-            if op != _EPOLL_CTL_DEL or getattr(exc, "errno", None) not in (
-                    errno.ENOENT, errno.EBADF):
-                raise
         except KernelError:
             self._dead = True
+        except OSError as exc:
+            # A socket closed before it was unregistered left the epoll
+            # with its file: nothing to delete.
+            if op != _EPOLL_CTL_DEL or exc.errno not in (errno.ENOENT, errno.EBADF):
+                raise
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
         """Forget ``fileobj``; its key."""

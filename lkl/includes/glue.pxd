@@ -27,5 +27,4 @@ cdef extern from "_glue.h" nogil:
     const glue_const glue_constants[]
     const glue_const glue_internal_constants[]
     const glue_const glue_syscall_numbers[]
-    int glue_have_syscall_mode()
     int glue_syscall_mode()

@@ -48,6 +48,7 @@ cdef extern from "lkl/netdev.h" nogil:
         uint64_t irqs
         uint64_t kicks
         uint64_t rx_direct
+        uint64_t poll_errors
 
     void lkl_netdev_get_stats(const lkl_netdev *dev, lkl_netdev_stats *st)
     void lkl_netdev_set_link(lkl_netdev *dev, int up)

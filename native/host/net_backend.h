@@ -17,6 +17,8 @@
 
 #include <lkl/linux/virtio_net.h>
 
+#include "iov.h"
+
 typedef struct lkl_virtio_net_hdr_v1 vnet_hdr_t;
 
 struct lkl_netdev_backend;
@@ -40,10 +42,20 @@ struct net_backend_ops {
 	ssize_t (*tx)(struct lkl_netdev_backend *be, const vnet_hdr_t *hdr,
 		      const struct iovec *iov, int iovcnt);
 	/*
+	 * Optional, for a backend that may keep the tail of a frame it
+	 * took (a stream pipe): write out what it keeps.  Returns 0 once
+	 * nothing is left, -EAGAIN while something is (the device then
+	 * waits for tx_fd to be writable and calls again), or another
+	 * -errno (the tail is lost).  Called after every tx.
+	 */
+	int (*flush)(struct lkl_netdev_backend *be);
+	/*
 	 * Receive one frame: its header into *hdr, the frame into iov.
 	 * Returns the frame length, -EAGAIN, -EMSGSIZE if the frame did
-	 * not fit in iov, -EBADMSG if it came without a whole header (either
-	 * way it is consumed and lost), or another -errno.
+	 * not fit in iov (or in the entries of iov the backend can take),
+	 * -EBADMSG if it came without a whole header, or another -errno.
+	 * -EMSGSIZE and -EBADMSG always mean the frame was consumed and is
+	 * lost: the next call reads the next frame.
 	 */
 	ssize_t (*rx)(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 		      const struct iovec *iov, int iovcnt);
@@ -60,14 +72,11 @@ struct lkl_netdev_backend {
 	int in_use;
 };
 
-/* Helpers for the backends (net_backend.c). */
-size_t net_iov_length(const struct iovec *iov, int iovcnt);
-
 /*
- * Build out = [hdr (hdr_len bytes)] + iov into an array of max entries;
- * returns the entry count, or -EMSGSIZE if max is too small.
+ * The most iov entries a device passes to rx or tx: a ring's worth of
+ * buffers and its bounce buffer (virtio_net.c).  Backends take at least
+ * this many besides their own headers.
  */
-int net_iov_prepend(struct iovec *out, int max, const void *hdr,
-		    size_t hdr_len, const struct iovec *iov, int iovcnt);
+#define NET_FRAME_MAX_IOV	(256 + 1)
 
 #endif

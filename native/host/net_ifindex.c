@@ -88,18 +88,54 @@ static int find_entry(const char *dir, const char *prefix, char *out,
 	return found;
 }
 
+/*
+ * A whole kernel file of any size, NUL-terminated, in a buffer to free
+ * (/proc files say nothing of their size up front).
+ */
+static long read_all(const char *path, char **out)
+{
+	long fd = kopen(path, LKL_O_RDONLY), n;
+	size_t cap = 4096, got = 0;
+	char *buf = malloc(cap), *bigger;
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			sys(LKL__NR_close, fd, 0, 0, 0);
+		return fd < 0 ? fd : -ENOMEM;
+	}
+	while ((n = sys(LKL__NR_read, fd, (long)(buf + got), cap - 1 - got,
+			0)) > 0) {
+		got += n;
+		if (got < cap - 1)
+			continue;
+		bigger = realloc(buf, cap * 2);
+		if (!bigger) {
+			n = -ENOMEM;
+			break;
+		}
+		buf = bigger;
+		cap *= 2;
+	}
+	sys(LKL__NR_close, fd, 0, 0, 0);
+	if (n < 0) {
+		free(buf);
+		return n;
+	}
+	buf[got] = 0;
+	*out = buf;
+	return got;
+}
+
 /* The name of the resource that starts at base in /proc/iomem. */
 static int iomem_owner(unsigned long base, char *out, size_t len)
 {
-	char *buf = malloc(16384), *line, *save;
+	char *buf, *line, *save;
 	int ret = -ENOENT;
+	long n = read_all("/proc/iomem", &buf);
 
-	if (!buf)
-		return -ENOMEM;
-	if (read_file("/proc/iomem", buf, 16384) < 0) {
-		free(buf);
-		return -EIO;
-	}
+	if (n < 0)
+		return n;
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		unsigned long start, end;

@@ -179,18 +179,6 @@ static uint32_t iov_csum(const struct iovec *iov, int iovcnt, size_t from,
 	return sum;
 }
 
-static uint8_t *iov_byte(const struct iovec *iov, int iovcnt, size_t off)
-{
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		if (off < iov[i].iov_len)
-			return (uint8_t *)iov[i].iov_base + off;
-		off -= iov[i].iov_len;
-	}
-	return NULL;
-}
-
 void net_csum_finish(vnet_hdr_t *hdr, const struct iovec *iov, int iovcnt,
 		     size_t frame_len)
 {

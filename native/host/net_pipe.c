@@ -20,7 +20,7 @@
 
 #include "net_backend.h"
 
-#define PIPE_MAX_IOV	(2 + 256)
+#define PIPE_MAX_IOV	(2 + NET_FRAME_MAX_IOV)
 /* A 64 KiB super-frame with its headers, and the vnet header. */
 #define PIPE_MAX_MSG	(sizeof(vnet_hdr_t) + 65536 + 256)
 #define PIPE_SOCKBUF	(4 << 20)
@@ -41,24 +41,6 @@ static struct pipe_be *to_pipe(struct lkl_netdev_backend *be)
 	return (struct pipe_be *)be;
 }
 
-/* Copy src into iov; returns bytes copied. */
-static size_t copy_to_iov(const struct iovec *iov, int iovcnt,
-			  const uint8_t *src, size_t len)
-{
-	size_t done = 0;
-	int i;
-
-	for (i = 0; i < iovcnt && done < len; i++) {
-		size_t n = iov[i].iov_len;
-
-		if (n > len - done)
-			n = len - done;
-		memcpy(iov[i].iov_base, src + done, n);
-		done += n;
-	}
-	return done;
-}
-
 /* ---- message mode --------------------------------------------------------- */
 
 static ssize_t msg_tx(struct pipe_be *p, const vnet_hdr_t *hdr,
@@ -69,7 +51,7 @@ static ssize_t msg_tx(struct pipe_be *p, const vnet_hdr_t *hdr,
 	ssize_t n;
 	int cnt;
 
-	cnt = net_iov_prepend(v, PIPE_MAX_IOV, hdr, sizeof(*hdr), iov, iovcnt);
+	cnt = iov_prepend(v, PIPE_MAX_IOV, hdr, sizeof(*hdr), iov, iovcnt);
 	if (cnt < 0)
 		return cnt;
 	msg.msg_iovlen = cnt;
@@ -84,13 +66,12 @@ static ssize_t msg_rx(struct pipe_be *p, vnet_hdr_t *hdr,
 {
 	struct iovec v[PIPE_MAX_IOV];
 	struct msghdr msg = { .msg_iov = v };
-	size_t room = net_iov_length(iov, iovcnt);
+	size_t room;
 	ssize_t n;
 	int cnt;
 
-	cnt = net_iov_prepend(v, PIPE_MAX_IOV, hdr, sizeof(*hdr), iov, iovcnt);
-	if (cnt < 0)
-		return cnt;
+	cnt = iov_prepend_cut(v, PIPE_MAX_IOV, hdr, sizeof(*hdr), iov, iovcnt);
+	room = iov_length(v + 1, cnt - 1);
 	msg.msg_iovlen = cnt;
 	n = recvmsg(p->be.rx_fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
 	if (n < 0)
@@ -122,8 +103,8 @@ static int flush_out(struct pipe_be *p)
 static ssize_t stream_tx(struct pipe_be *p, const vnet_hdr_t *hdr,
 			 const struct iovec *iov, int iovcnt)
 {
-	struct iovec v[PIPE_MAX_IOV];
-	size_t flen = net_iov_length(iov, iovcnt), total, skip;
+	struct iovec v[PIPE_MAX_IOV], rest[PIPE_MAX_IOV];
+	size_t flen = iov_length(iov, iovcnt), total;
 	uint8_t len_le[4];
 	uint32_t msg_len = sizeof(*hdr) + flen;
 	ssize_t n;
@@ -147,19 +128,12 @@ static ssize_t stream_tx(struct pipe_be *p, const vnet_hdr_t *hdr,
 	n = writev(p->be.tx_fd, v, iovcnt + 2);
 	if (n < 0)
 		return -errno;
-	/* Keep the rest: a frame is never left half-sent. */
-	skip = n;
-	for (i = 0; i < iovcnt + 2 && (size_t)n < total; i++) {
-		size_t part = v[i].iov_len;
+	/* Keep the rest (flushed by pipe_flush): never half a frame sent. */
+	if ((size_t)n < total) {
+		int cnt = iov_skip(rest, v, iovcnt + 2, n);
 
-		if (skip >= part) {
-			skip -= part;
-			continue;
-		}
-		memcpy(p->out + p->out_len, (uint8_t *)v[i].iov_base + skip,
-		       part - skip);
-		p->out_len += part - skip;
-		skip = 0;
+		p->out_off = 0;
+		p->out_len = iov_to_buf(p->out, total - n, rest, cnt);
 	}
 	return flen;
 }
@@ -186,10 +160,10 @@ static ssize_t stream_rx(struct pipe_be *p, vnet_hdr_t *hdr,
 				flen = len - sizeof(*hdr);
 				memcpy(hdr, m + 4, sizeof(*hdr));
 				p->in_off += 4 + len;
-				if (flen > net_iov_length(iov, iovcnt))
+				if (flen > iov_length(iov, iovcnt))
 					return -EMSGSIZE;
-				copy_to_iov(iov, iovcnt, m + 4 + sizeof(*hdr),
-					    flen);
+				buf_to_iov(iov, iovcnt, m + 4 + sizeof(*hdr),
+					   flen);
 				return flen;
 			}
 		}
@@ -228,6 +202,13 @@ static ssize_t pipe_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 			   msg_rx(p, hdr, iov, iovcnt);
 }
 
+static int pipe_flush(struct lkl_netdev_backend *be)
+{
+	struct pipe_be *p = to_pipe(be);
+
+	return p->stream ? flush_out(p) : 0;
+}
+
 static void pipe_free(struct lkl_netdev_backend *be)
 {
 	struct pipe_be *p = to_pipe(be);
@@ -242,6 +223,7 @@ static void pipe_free(struct lkl_netdev_backend *be)
 
 static const struct net_backend_ops pipe_ops = {
 	.tx = pipe_tx,
+	.flush = pipe_flush,
 	.rx = pipe_rx,
 	.free = pipe_free,
 };

@@ -29,7 +29,7 @@
 #define PACKET_IGNORE_OUTGOING	23
 #endif
 
-#define RAW_MAX_IOV	(1 + 256)
+#define RAW_MAX_IOV	(1 + NET_FRAME_MAX_IOV)
 /* Bursts from a 10 Gbit/s veth outrun the default socket buffers. */
 #define RAW_SOCKBUF	(4 << 20)
 
@@ -48,7 +48,7 @@ static ssize_t raw_tx(struct lkl_netdev_backend *be, const vnet_hdr_t *hdr,
 	ssize_t n;
 	int cnt;
 
-	cnt = net_iov_prepend(v, RAW_MAX_IOV, hdr, r->hdr_len, iov, iovcnt);
+	cnt = iov_prepend(v, RAW_MAX_IOV, hdr, r->hdr_len, iov, iovcnt);
 	if (cnt < 0)
 		return cnt;
 	msg.msg_iovlen = cnt;
@@ -69,16 +69,18 @@ static ssize_t raw_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 		.msg_namelen = sizeof(from),
 		.msg_iov = v,
 	};
-	size_t room = net_iov_length(iov, iovcnt);
+	size_t room;
 	ssize_t n;
 	int cnt;
 
 	memset(hdr, 0, sizeof(*hdr));
-	cnt = net_iov_prepend(v, RAW_MAX_IOV, hdr, r->hdr_len, iov, iovcnt);
-	if (cnt < 0)
-		return cnt;
+	cnt = iov_prepend_cut(v, RAW_MAX_IOV, hdr, r->hdr_len, iov, iovcnt);
+	room = iov_length(v + 1, cnt - 1);
 	msg.msg_iovlen = cnt;
 	for (;;) {
+		/* Only an AF_PACKET peer fills in the address. */
+		memset(&from, 0, sizeof(from));
+		msg.msg_namelen = sizeof(from);
 		n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0)
 			return -errno;
@@ -87,7 +89,7 @@ static ssize_t raw_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 			break;
 	}
 	if (n < (ssize_t)r->hdr_len)
-		return -EIO;
+		return -EBADMSG;
 	n -= r->hdr_len;
 	return (size_t)n > room ? -EMSGSIZE : n;
 }

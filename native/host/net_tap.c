@@ -21,7 +21,7 @@
 
 #include "net_backend.h"
 
-#define TAP_MAX_IOV	(1 + 256)
+#define TAP_MAX_IOV	(1 + NET_FRAME_MAX_IOV)
 
 struct tap {
 	struct lkl_netdev_backend be;
@@ -76,11 +76,12 @@ static int tap_reattach(struct tap *t, int vnet)
 	close(t->fd);
 	fd = tap_open(t->name, vnet);
 	if (fd < 0) {
-		/* Get the interface back as it was. */
-		t->fd = tap_open(t->name, t->vnet);
-		if (t->fd >= 0 && !persist)
-			ioctl(t->fd, TUNSETPERSIST, 0);
-		t->be.rx_fd = t->be.tx_fd = t->fd;
+		/* Get the interface back as it was, or have no fd at all. */
+		int old = tap_open(t->name, t->vnet);
+
+		if (old >= 0 && !persist)
+			ioctl(old, TUNSETPERSIST, 0);
+		t->fd = t->be.rx_fd = t->be.tx_fd = old < 0 ? -1 : old;
 		return fd;
 	}
 	if (!persist)
@@ -130,8 +131,8 @@ static ssize_t tap_tx(struct lkl_netdev_backend *be, const vnet_hdr_t *hdr,
 	int cnt;
 
 	if (t->vnet) {
-		cnt = net_iov_prepend(v, TAP_MAX_IOV, hdr, sizeof(*hdr), iov,
-				      iovcnt);
+		cnt = iov_prepend(v, TAP_MAX_IOV, hdr, sizeof(*hdr), iov,
+				  iovcnt);
 		if (cnt < 0)
 			return cnt;
 		n = writev(t->fd, v, cnt);
@@ -148,21 +149,19 @@ static ssize_t tap_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 {
 	struct tap *t = to_tap(be);
 	struct iovec v[TAP_MAX_IOV + 1];
-	size_t room = net_iov_length(iov, iovcnt);
+	size_t room;
 	ssize_t n;
 	int cnt;
 
 	if (t->vnet) {
-		cnt = net_iov_prepend(v, TAP_MAX_IOV, hdr, sizeof(*hdr), iov,
+		cnt = iov_prepend_cut(v, TAP_MAX_IOV, hdr, sizeof(*hdr), iov,
 				      iovcnt);
-		if (cnt < 0)
-			return cnt;
+		room = iov_length(v + 1, cnt - 1);
 	} else {
 		memset(hdr, 0, sizeof(*hdr));
-		if (iovcnt > TAP_MAX_IOV)
-			return -EMSGSIZE;
-		memcpy(v, iov, iovcnt * sizeof(*iov));
-		cnt = iovcnt;
+		cnt = iovcnt < TAP_MAX_IOV ? iovcnt : TAP_MAX_IOV;
+		memcpy(v, iov, cnt * sizeof(*iov));
+		room = iov_length(v, cnt);
 	}
 	/* A read cuts a long frame to fit: anything here means it was cut. */
 	v[cnt].iov_base = t->spill;
@@ -172,7 +171,7 @@ static ssize_t tap_rx(struct lkl_netdev_backend *be, vnet_hdr_t *hdr,
 		return -errno;
 	if (t->vnet) {
 		if (n < (ssize_t)sizeof(*hdr))
-			return -EIO;
+			return -EBADMSG;
 		n -= sizeof(*hdr);
 	}
 	return (size_t)n > room ? -EMSGSIZE : n;
@@ -182,7 +181,8 @@ static void tap_free(struct lkl_netdev_backend *be)
 {
 	struct tap *t = to_tap(be);
 
-	close(t->fd);
+	if (t->fd >= 0)
+		close(t->fd);
 	free(t);
 }
 

@@ -6,7 +6,7 @@
  * backend fd too, the frame that wakes the task can be received on the
  * very thread that will run it: one host wakeup (and, on one core, one
  * context switch) less than waking the device's poller, which then wakes
- * the thread.  posix_host.c does the waiting (sem_down_serving), one
+ * the thread.  serve.c does the waiting (sem_down_serving), one
  * device (virtio_net.c) offers the work.
  */
 #ifndef LKL_HOST_SERVE_H
@@ -27,6 +27,9 @@ struct lkl_host_server {
 	int (*serve)(void *arg);
 	void *arg;
 	int busy;		/* one waiting thread serves at a time */
+	/* epoll_wait failures (each logged once); after one, none serve. */
+	unsigned long errors;
+	int failed;
 };
 
 /* Offer srv to sleeping syscall threads (NULL: withdraw it). */

@@ -78,6 +78,7 @@
 /* Frames moved per interrupt; the driver's NAPI budget is 64. */
 #define RX_BATCH	64
 #define MAX_IOV		256
+_Static_assert(MAX_IOV + 1 <= NET_FRAME_MAX_IOV, "backends take a frame's iov");
 /* The largest frame the driver can take: a 64 KiB TCP super-frame. */
 #define GSO_FRAME_MAX	(65535 + ETH_HDR_LEN + 4)
 #define VNET_HDR_LEN	((int)sizeof(vnet_hdr_t))
@@ -114,6 +115,7 @@ struct lkl_netdev {
 	int rx_waiting;			/* no room in the RX ring: wait for a kick */
 	int tx_blocked;			/* the backend pushed back (TX lock) */
 	int be_dead;			/* the backend hung up */
+	int poller_dead;		/* the poller failed: nobody waits for TX */
 
 	/* Poller-only RX state. */
 	struct iovec rx_iov[MAX_IOV];
@@ -148,59 +150,6 @@ static uint64_t negotiated(const struct lkl_netdev *dev)
 static int has(const struct lkl_netdev *dev, int bit)
 {
 	return virtio_has(&dev->vdev, bit);
-}
-
-/* ---- iovec helpers ------------------------------------------------------ */
-
-/* out = in without its first skip bytes; returns the entry count. */
-static int iov_skip(struct iovec *out, const struct iovec *in, int cnt,
-		    size_t skip)
-{
-	int i, n = 0;
-
-	for (i = 0; i < cnt; i++) {
-		if (skip >= in[i].iov_len) {
-			skip -= in[i].iov_len;
-			continue;
-		}
-		out[n].iov_base = (uint8_t *)in[i].iov_base + skip;
-		out[n].iov_len = in[i].iov_len - skip;
-		skip = 0;
-		n++;
-	}
-	return n;
-}
-
-static size_t iov_to_buf(void *buf, size_t len, const struct iovec *iov,
-			 int cnt)
-{
-	size_t done = 0;
-	int i;
-
-	for (i = 0; i < cnt && done < len; i++) {
-		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len :
-							 len - done;
-
-		memcpy((uint8_t *)buf + done, iov[i].iov_base, n);
-		done += n;
-	}
-	return done;
-}
-
-static size_t buf_to_iov(const struct iovec *iov, int cnt, const void *buf,
-			 size_t len)
-{
-	size_t done = 0;
-	int i;
-
-	for (i = 0; i < cnt && done < len; i++) {
-		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len :
-							 len - done;
-
-		memcpy(iov[i].iov_base, (const uint8_t *)buf + done, n);
-		done += n;
-	}
-	return done;
 }
 
 /* ---- receive (poller thread, RX lock) ---------------------------------- */
@@ -489,8 +438,29 @@ out:
 
 /* ---- transmit (kernel thread on a kick, or poller; TX lock) ------------ */
 
-static void tx_one(struct lkl_netdev *dev, struct virtq *q,
-		   struct virtq_chain *c, int *blocked)
+/*
+ * Write out what the backend kept of the last frame (a stream pipe's
+ * tail).  -EAGAIN while some is left: wait for the backend to be
+ * writable before the next frame.
+ */
+static int tx_flush(struct lkl_netdev *dev)
+{
+	int err;
+
+	if (!dev->be->ops->flush)
+		return 0;
+	err = dev->be->ops->flush(dev->be);
+	if (err == -EAGAIN && !__atomic_load_n(&dev->poller_dead,
+					       __ATOMIC_ACQUIRE))
+		return -EAGAIN;
+	if (err)
+		STAT_ADD(dev, tx_errors, 1);	/* the tail is lost */
+	return 0;
+}
+
+enum tx_result { TX_DONE, TX_BLOCKED, TX_DONE_TAIL_KEPT };
+
+static enum tx_result tx_one(struct lkl_netdev *dev, struct virtq_chain *c)
 {
 	struct iovec frame[MAX_IOV];
 	vnet_hdr_t hdr;
@@ -501,23 +471,24 @@ static void tx_one(struct lkl_netdev *dev, struct virtq *q,
 	if (c->len < VNET_HDR_LEN + ETH_HDR_LEN) {
 		STAT_ADD(dev, tx_dropped, 1);
 		STAT_ADD(dev, tx_errors, 1);
-		return;
+		return TX_DONE;
 	}
 	iov_to_buf(&hdr, VNET_HDR_LEN, c->iov, c->niov);
 	fcnt = iov_skip(frame, c->iov, c->niov, VNET_HDR_LEN);
 	flen = c->len - VNET_HDR_LEN;
 	r = dev->be->ops->tx(dev->be, &hdr, frame, fcnt);
-	if (r == -EAGAIN || r == -EWOULDBLOCK) {
-		*blocked = 1;
-		return;
-	}
+	/* Without a poller nobody would wait for the backend: drop. */
+	if ((r == -EAGAIN || r == -EWOULDBLOCK) &&
+	    !__atomic_load_n(&dev->poller_dead, __ATOMIC_ACQUIRE))
+		return TX_BLOCKED;
 	if (r < 0) {
 		STAT_ADD(dev, tx_dropped, 1);
 		STAT_ADD(dev, tx_errors, 1);
-		return;
+		return TX_DONE;
 	}
 	STAT_ADD(dev, tx_packets, 1);
 	STAT_ADD(dev, tx_bytes, flen);
+	return tx_flush(dev) ? TX_DONE_TAIL_KEPT : TX_DONE;
 }
 
 /* Send everything the driver queued.  Returns 1 if an interrupt is due. */
@@ -531,6 +502,7 @@ static int tx_drain(struct lkl_netdev *dev)
 	do {
 		while (!blocked && virtq_pending(q)) {
 			struct virtq_chain c;
+			enum tx_result r;
 
 			if (virtq_map_chain(q, 0, 0, dev->tx_iov, MAX_IOV, &c)) {
 				/* A broken ring: stop using it until a reset. */
@@ -538,12 +510,16 @@ static int tx_drain(struct lkl_netdev *dev)
 				q->ready = 0;
 				return pushed && virtq_publish(q);
 			}
-			tx_one(dev, q, &c, &blocked);
-			if (blocked)
+			r = tx_one(dev, &c);
+			if (r == TX_BLOCKED) {
+				blocked = 1;
 				break;
+			}
 			virtq_push_used(q, c.head, 0);
 			q->last_avail++;
 			pushed = 1;
+			/* The frame's tail waits for the backend: so do the rest. */
+			blocked = r == TX_DONE_TAIL_KEPT;
 		}
 	} while (!blocked && virtq_want_notify(q, 1, 0));
 
@@ -576,7 +552,13 @@ static void tx_resume(struct lkl_netdev *dev)
 
 	pthread_mutex_lock(&q->lock);
 	dev->tx_blocked = 0;
-	irq = tx_drain(dev);
+	/* The last frame's tail first: it may still not go out. */
+	if (tx_flush(dev)) {
+		__atomic_store_n(&dev->tx_blocked, 1, __ATOMIC_RELEASE);
+		irq = 0;
+	} else {
+		irq = tx_drain(dev);
+	}
 	pthread_mutex_unlock(&q->lock);
 	if (irq) {
 		STAT_ADD(dev, irqs, 1);
@@ -636,33 +618,65 @@ struct poll_set {
 	uint32_t rx_events, tx_events;	/* what is registered now */
 };
 
-static void poll_set_fd(struct poll_set *ps, int fd, uint32_t *cur,
-			uint32_t want, uint32_t tag)
+/* 0, or -errno if the poller can no longer wait for fd. */
+static int poll_set_fd(struct poll_set *ps, int fd, uint32_t *cur,
+		       uint32_t want, uint32_t tag)
 {
 	struct epoll_event ev = { .data.u32 = tag };
+	int err = 0;
 
 	if (want == *cur)
-		return;
+		return 0;
 	if (*cur)
 		epoll_ctl(ps->epfd, EPOLL_CTL_DEL, fd, NULL);
 	ev.events = want | EPOLLEXCLUSIVE;
-	if (want && epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (want && epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		err = -errno;
 		want = 0;
+	}
 	*cur = want;
+	return err;
 }
 
-static void poll_set_update(struct lkl_netdev *dev, struct poll_set *ps)
+static int poll_set_update(struct lkl_netdev *dev, struct poll_set *ps)
 {
 	int live = virtio_dev_live(&dev->vdev);
 	uint32_t rx = live && !dev->be_dead && !dev->rx_waiting ? EPOLLIN : 0;
 	uint32_t tx = live && __atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE) ?
 		EPOLLOUT : 0;
 
-	if (dev->be->rx_fd == dev->be->tx_fd) {
-		poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx | tx, EP_RX);
-	} else {
-		poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx, EP_RX);
-		poll_set_fd(ps, dev->be->tx_fd, &ps->tx_events, tx, EP_TX);
+	if (dev->be->rx_fd == dev->be->tx_fd)
+		return poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx | tx,
+				   EP_RX);
+	return poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx, EP_RX) ?:
+	       poll_set_fd(ps, dev->be->tx_fd, &ps->tx_events, tx, EP_TX);
+}
+
+/*
+ * The poller cannot wait any more (epoll failed: a bug, or its fd was
+ * closed under it).  Never silently: count it, say so, and stop the
+ * device for good, so that nothing waits for a poller that is gone:
+ * receive stops, and transmit drops what it cannot send at once,
+ * starting with what waits now.
+ */
+static void poller_failed(struct lkl_netdev *dev, const char *what, int err)
+{
+	struct virtq *q = &dev->queues[TXQ];
+	int irq;
+
+	STAT_ADD(dev, poll_errors, 1);
+	fprintf(stderr, "lkl: netdev %p: poller: %s failed: %s; the device "
+		"stops receiving and drops what it cannot send\n",
+		(void *)dev->vdev.base, what, strerror(err));
+	__atomic_store_n(&dev->poller_dead, 1, __ATOMIC_RELEASE);
+	dev->be_dead = 1;
+	pthread_mutex_lock(&q->lock);
+	dev->tx_blocked = 0;
+	irq = tx_drain(dev);
+	pthread_mutex_unlock(&q->lock);
+	if (irq) {
+		STAT_ADD(dev, irqs, 1);
+		virtio_dev_interrupt(&dev->vdev, LKL_VIRTIO_MMIO_INT_VRING);
 	}
 }
 
@@ -680,8 +694,11 @@ static void poller_main(void *arg)
 
 		if (poll_work(dev))
 			continue;
-		poll_set_update(dev, &ps);
-		n = 0;
+		n = poll_set_update(dev, &ps);
+		if (n) {
+			poller_failed(dev, "epoll_ctl", -n);
+			break;
+		}
 		if (busy > 0 && (ps.rx_events || ps.tx_events)) {
 			/* Spin on the backend before paying for a wakeup. */
 			unsigned long long end = now_us() + busy;
@@ -693,8 +710,12 @@ static void poller_main(void *arg)
 		}
 		if (!n)
 			n = epoll_wait(ps.epfd, ev, 3, -1);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			poller_failed(dev, "epoll_wait", errno);
 			break;
+		}
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.u32 == EP_EVENTFD)
 				drain_eventfd(dev);
@@ -1000,6 +1021,8 @@ void lkl_netdev_get_stats(const struct lkl_netdev *dev,
 
 	for (i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	st->poll_errors += __atomic_load_n(&dev->server.errors,
+					   __ATOMIC_RELAXED);
 }
 
 void lkl_netdev_set_link(struct lkl_netdev *dev, int up)

@@ -47,13 +47,8 @@ static void check_files(void)
 static void check_mounts(void)
 {
 	char buf[4096];
-	long fd, n;
 
-	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)"/proc/mounts",
-			  LKL_O_RDONLY));
-	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, sizeof(buf) - 1));
-	buf[n] = 0;
-	sys(LKL__NR_close, fd);
+	test_read_kernel_file("/proc/mounts", buf, sizeof(buf));
 	CHECK(strstr(buf, "proc /proc proc") != NULL, "procfs at /proc: %s", buf);
 	CHECK(strstr(buf, "sysfs /sys sysfs") != NULL, "sysfs at /sys: %s", buf);
 	CHECK(strstr(buf, "tmpfs /tmp tmpfs") != NULL, "tmpfs at /tmp: %s", buf);
@@ -63,19 +58,11 @@ static void check_mounts(void)
 static void check_proc(void)
 {
 	char buf[4096];
-	long fd, n;
 
-	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)"/proc/version",
-			  LKL_O_RDONLY));
-	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, sizeof(buf) - 1));
-	buf[n] = 0;
+	test_read_kernel_file("/proc/version", buf, sizeof(buf));
 	CHECK(!strncmp(buf, "Linux version 6.12.", 19), "/proc/version: %s", buf);
-	sys(LKL__NR_close, fd);
 
-	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)"/proc/meminfo",
-			  LKL_O_RDONLY));
-	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, sizeof(buf) - 1));
-	buf[n] = 0;
+	test_read_kernel_file("/proc/meminfo", buf, sizeof(buf));
 	CHECK(strstr(buf, "MemTotal:") != NULL, "/proc/meminfo: %s", buf);
 	{
 		unsigned long kb = strtoul(strstr(buf, "MemTotal:") + 9, NULL, 10);
@@ -83,7 +70,6 @@ static void check_proc(void)
 		/* mem=64M, less what the kernel reserved for itself */
 		CHECK(kb > 48 * 1024 && kb <= 64 * 1024, "MemTotal %lu kB", kb);
 	}
-	sys(LKL__NR_close, fd);
 	PASS("procfs");
 }
 

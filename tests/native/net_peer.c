@@ -68,7 +68,7 @@ static void print_stats(void)
 	       "tx_bytes=%llu rx_dropped=%llu rx_malformed=%llu "
 	       "rx_oversize=%llu rx_errors=%llu tx_dropped=%llu "
 	       "tx_errors=%llu rx_sw_csum=%llu rx_sw_gso=%llu irqs=%llu "
-	       "kicks=%llu rx_direct=%llu\n",
+	       "kicks=%llu rx_direct=%llu poll_errors=%llu\n",
 	       (unsigned long long)st.rx_packets,
 	       (unsigned long long)st.rx_bytes,
 	       (unsigned long long)st.tx_packets,
@@ -82,7 +82,8 @@ static void print_stats(void)
 	       (unsigned long long)st.rx_sw_csum,
 	       (unsigned long long)st.rx_sw_gso,
 	       (unsigned long long)st.irqs, (unsigned long long)st.kicks,
-	       (unsigned long long)st.rx_direct);
+	       (unsigned long long)st.rx_direct,
+	       (unsigned long long)st.poll_errors);
 }
 
 static void set_timeout(long fd, int opt, int sec)

@@ -7,6 +7,7 @@
 #include <lkl/linux/socket_abi.h>
 #include <lkl/linux/if.h>
 #include <lkl/linux/sockios.h>
+#include <lkl/linux/fcntl.h>
 
 #include "test_util.h"
 
@@ -50,6 +51,18 @@ int test_host_threads(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
+	return n;
+}
+
+long test_read_kernel_file(const char *path, char *buf, size_t len)
+{
+	long fd, n;
+
+	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)path,
+			  LKL_O_RDONLY));
+	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, len - 1));
+	buf[n] = 0;
+	sys(LKL__NR_close, fd);
 	return n;
 }
 

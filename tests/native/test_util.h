@@ -50,6 +50,12 @@ extern size_t test_console_len;
 /* Number of host threads of this process (entries of /proc/self/task). */
 int test_host_threads(void);
 
+/*
+ * Read up to len - 1 bytes of the kernel's file path into buf, NUL
+ * terminated; returns the count.  The test fails if it cannot.
+ */
+long test_read_kernel_file(const char *path, char *buf, size_t len);
+
 /* Bring the kernel's loopback interface up. */
 void test_lo_up(void);
 

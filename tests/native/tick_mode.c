@@ -10,20 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <lkl/linux/fcntl.h>
 
 #include "test_util.h"
 
 static long timer_irqs(void)
 {
 	char buf[4096], *line;
-	long fd, n;
 
-	fd = CHECK_OK(sys(LKL__NR_openat, LKL_AT_FDCWD, (long)"/proc/interrupts",
-			  LKL_O_RDONLY));
-	n = CHECK_OK(sys(LKL__NR_read, fd, (long)buf, sizeof(buf) - 1));
-	buf[n] = 0;
-	sys(LKL__NR_close, fd);
+	test_read_kernel_file("/proc/interrupts", buf, sizeof(buf));
 	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
 		if (strstr(line, "timer"))
 			return strtol(strchr(line, ':') + 1, NULL, 10);

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,6 +18,18 @@ def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
+
+
+def tcp_pair(kernel: Any) -> tuple[Any, Any, Any]:
+    """A connected (client, server-side) pair of kernel TCP sockets on
+    127.0.0.1, and the listener."""
+    srv = kernel.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    cli = kernel.socket()
+    cli.connect(srv.getsockname())
+    conn, _ = srv.accept()
+    return cli, conn, srv
 
 
 def run_python(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -39,6 +54,32 @@ def run_pytest(*args: str | Path, timeout: float = 150,
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=_env(**(env or {})))
+
+
+# Child code: wait, with a deadline, until threads sleep in kernel calls.
+# The kernel shows it: a task blocked in a syscall (accept, recv, ppoll...)
+# is in state S, while an idle shadow task waits in state I (TASK_IDLE).
+KERNEL_SLEEPERS = """
+import time as _time
+
+def kernel_sleepers(k):
+    \"\"\"How many of the kernel's tasks sleep in a syscall (state S).\"\"\"
+    n = 0
+    for tid in k.listdir("/proc/1/task"):
+        try:
+            stat = k.read_text(f"/proc/1/task/{tid}/stat")
+        except FileNotFoundError:
+            continue                       # a task that just ended
+        n += stat[stat.rindex(")") + 2] == "S"
+    return n
+
+def wait_kernel_sleepers(k, n, timeout=10.0):
+    \"\"\"Wait until at least n tasks sleep in a syscall; AssertionError at the deadline.\"\"\"
+    deadline = _time.monotonic() + timeout
+    while (now := kernel_sleepers(k)) < n:
+        assert _time.monotonic() < deadline, f"{now} tasks asleep in the kernel, not {n}"
+        _time.sleep(0.005)                 # a poll interval, not a synchronisation
+"""
 
 
 # Child code for tests with a kernel and a host peer in one namespace: TCP
@@ -102,7 +143,7 @@ def in_netns(ns_name: str, body: str, timeout: float = 90) -> str:
 # ("" for none), timeout, kernel memory.  Prints "<server's sha256> <bytes> <qdisc
 # drops or -1> <RetransSegs>".
 PIPE_PEER = """
-import hashlib, random, sys, time, lkl
+import hashlib, random, sys, lkl
 from lkl import tc
 fd, me, server, role = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 nbytes, seed, spec, timeout = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
@@ -115,6 +156,7 @@ if spec:
 if role == "server":
     srv = k.socket(); srv.settimeout(timeout)
     srv.bind((me, 5001)); srv.listen()
+    print("listening", flush=True)           # the parent starts the client now
     a, _ = srv.accept(); a.settimeout(timeout)
     h, n = hashlib.sha256(), 0
     while chunk := a.recv(1 << 16):
@@ -123,17 +165,8 @@ if role == "server":
     a.sendall(digest.encode()); a.close()
 else:
     data = random.Random(seed).randbytes(nbytes)
-    deadline = time.monotonic() + 30
-    while True:
-        s = k.socket(); s.settimeout(5)
-        try:
-            s.connect((server, 5001)); break
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    s.settimeout(timeout)
+    s = k.socket(); s.settimeout(timeout)
+    s.connect((server, 5001))                # the server listens already
     s.sendall(data); s.shutdown(1)
     digest, n = s.recv(100).decode(), len(data)
 drops = tc.qdisc_stats(k, nic)["drops"] if spec else -1
@@ -159,8 +192,9 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
                  str(nbytes), str(seed), spec, str(timeout), memory],
                 pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, cwd=ROOT, env=_env()))
-        a.close()
-        b.close()
+            end.close()
+            if role == "server":
+                _wait_line(procs[0], "listening", timeout=wait)
         outs = [p.communicate(timeout=wait) for p in procs]
     finally:
         for p in procs:
@@ -170,3 +204,24 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
     for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     return [out.split() for out, _ in outs]
+
+
+def _wait_line(proc: subprocess.Popen[str], line: str, timeout: float) -> None:
+    """Wait until ``proc`` prints ``line`` on its stdout (AssertionError at
+    the deadline, or if it exits first)."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()              # unbuffered: communicate() reads the rest
+    got = b""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            break
+        byte = os.read(fd, 1)
+        assert byte, f"exited before printing {line!r}: {proc.communicate(timeout=10)[1]}"
+        if byte == b"\n":
+            if got.decode().strip() == line:
+                return
+            got = b""
+        else:
+            got += byte
+    raise AssertionError(f"no {line!r} within {timeout} s")

@@ -11,13 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import run_ok, run_pytest, run_python
 
-import lkl
-
-pytestmark = [
-    pytest.mark.isolated,
-    pytest.mark.skipif(not lkl._lkl.HAVE_SYSCALL_MODE_PARAM,
-                       reason="the kernel library has no direct syscall mode"),
-]
+pytestmark = pytest.mark.isolated
 
 HERE = Path(__file__).parent
 

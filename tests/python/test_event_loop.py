@@ -440,7 +440,7 @@ def test_event_loop_needs_a_running_kernel():
         except lkl.KernelError as e:
             print("refused:", e)
     """)
-    assert out.startswith("refused: the kernel is not running")
+    assert out.startswith("refused:") and "the kernel is not running" in out
 
 
 def test_a_closed_unregistered_socket_does_not_block_its_reused_kfd(kernel):
@@ -566,9 +566,9 @@ def test_loop_over_a_tap_with_direct_rx_serves_host_clients():
     """A real device: the loop's thread, asleep in the kernel's epoll, takes
     the TAP's frames itself (direct_rx); host-stack clients in the same
     loop (host epoll) talk to the kernel's server over the TAP."""
-    sys.path.insert(0, str(ROOT / "tests"))
     from helpers import in_netns
-    from netns import Netns
+
+    from harness.netns import Netns
 
     with Netns() as ns:
         ns.add_tap("tl0", "10.204.12.1/24")

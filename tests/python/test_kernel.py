@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import tcp_pair
 
 import lkl
 from lkl import _lkl
@@ -95,12 +96,7 @@ def test_snmp_counters_move_with_traffic(kernel):
     assert all(isinstance(v, int) for group in before.values() for v in group.values())
     assert "InReceives" in before["Ip6"] and "ActiveOpens" in before["Tcp"]
 
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = tcp_pair(kernel)
     cli.sendall(b"x" * 100_000)
     got = 0
     while got < 100_000:
@@ -138,6 +134,30 @@ def test_getpid_and_raw_syscalls(kernel):
         assert bytes(buf[:n]).startswith(b"Linux version")
     finally:
         kernel.syscall("close", fd)
+
+
+def test_raw_syscall_never_writes_into_read_only_buffers(kernel):
+    # bytes and read-only views are inputs: the kernel gets a copy.
+    data = b"x" * 64
+    frozen = memoryview(bytearray(64)).toreadonly()
+    fd = kernel.syscall("openat", -100, "/proc/version", 0, 0)
+    try:
+        assert kernel.syscall("read", fd, data, 64) > 0
+        assert kernel.syscall("pread64", fd, frozen, 64, 0) > 0
+    finally:
+        kernel.syscall("close", fd)
+    assert data == b"x" * 64
+    assert bytes(frozen) == bytes(64)
+    # As inputs they still work: write() sends their bytes.
+    fd = kernel.syscall("openat", -100, "/tmp/ro-input", 0o1101, 0o644)  # O_WRONLY|O_CREAT|O_TRUNC
+    try:
+        assert kernel.syscall("write", fd, b"hello", 5) == 5
+        assert kernel.syscall("write", fd, memoryview(b" world").toreadonly(), 6) == 6
+    finally:
+        kernel.syscall("close", fd)
+    assert kernel.read_bytes("/tmp/ro-input") == b"hello world"
+    with pytest.raises(TypeError):
+        kernel.syscall("write", 1, [1, 2, 3], 3)   # not a buffer at all
 
 
 def test_raw_syscall_errors(kernel):

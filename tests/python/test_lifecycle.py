@@ -1,9 +1,8 @@
 """Boot, halt and their refusals: each test runs its own interpreter."""
 
 import pytest
-from helpers import run_ok, run_python
+from helpers import KERNEL_SLEEPERS, run_ok, run_python
 
-import lkl
 import lkl._kernel
 
 pytestmark = pytest.mark.isolated
@@ -42,7 +41,7 @@ def test_boot_halt_and_calls_after_halt():
         s.close()
         print("log has", len(k.log), "chars; version", k.version)
     """)
-    assert "socket: the kernel is not running" in out
+    assert "socket: [Errno 19] the kernel is not running" in out
 
 
 def test_boot_defaults_fd_limit_and_the_paper_baseline_one_argument_away():
@@ -117,8 +116,28 @@ def test_second_boot_refused_while_running_and_after_halt():
         except lkl.KernelError as e:
             print("halted:", e)
     """)
-    assert "running: a kernel is already running" in out
-    assert "halted: a kernel already ran and halted in this process" in out
+    assert "running: [Errno 16] a kernel is already running" in out
+    assert "halted: [Errno 114] a kernel already ran and halted in this process" in out
+
+
+def test_a_refused_boot_leaves_its_nics_unattached():
+    # Refusals come before the devices' boot fragments: the Nic is not
+    # marked attached on the C side by a boot that could never happen.
+    out = run_ok("""
+        import errno, lkl
+        lkl.boot().halt()
+        a, b = lkl.Pipe.pair()
+        nic = lkl.Nic(a)
+        try:
+            lkl.boot(nics=[nic])
+        except lkl.KernelError as e:
+            assert e.errno == errno.EALREADY, e
+        try:
+            nic._dev.attach()        # no kernel: refused, but not as "already attached"
+        except OSError as e:
+            print(errno.errorcode[e.errno], "not attached" in repr(nic))
+    """)
+    assert out.strip() == "ENODEV True"
 
 
 def test_console_callback_and_log():
@@ -178,27 +197,6 @@ def test_pin_cpu_and_boot_arguments():
     """)
 
 
-def test_direct_mode_is_refused_clearly_when_unavailable():
-    out = run_ok("""
-        import lkl
-        from lkl import _lkl
-        try:
-            k = lkl.boot(syscall_mode="direct")
-        except lkl.KernelError as e:
-            print("refused:", e)
-            if not _lkl.HAVE_SYSCALL_MODE_PARAM:
-                # Refused before booting: this process may still boot.
-                with lkl.boot() as k:
-                    assert k.syscall_mode == "shadow"
-        else:
-            assert k.syscall_mode == "direct"
-            assert k.getpid() == 1
-            print("direct mode works")
-            k.halt()
-    """)
-    assert "refused: direct syscall mode is not available" in out or "direct mode works" in out
-
-
 def test_forked_child_gets_kernel_error_not_a_hang():
     out = run_ok("""
         import os, lkl
@@ -226,47 +224,94 @@ def test_forked_child_gets_kernel_error_not_a_hang():
 
 def test_exit_with_a_running_kernel_and_blocked_threads():
     # atexit halts the kernel; a daemon thread blocked in accept() is released.
-    proc = run_python("""
-        import threading, lkl
-        k = lkl.boot()
-        s = k.socket()
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        threading.Thread(target=s.accept, daemon=True).start()
-        print("exiting")
-    """, timeout=30)
+    proc = run_python(KERNEL_SLEEPERS + """
+import threading, lkl
+k = lkl.boot()
+s = k.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+asleep = kernel_sleepers(k)
+threading.Thread(target=s.accept, daemon=True).start()
+wait_kernel_sleepers(k, asleep + 1)      # blocked in the kernel when the process exits
+print("exiting")
+""", timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert "exiting" in proc.stdout
 
 
-@pytest.mark.parametrize("mode", [
-    "shadow",
-    pytest.param("direct", marks=pytest.mark.skipif(
-        not lkl._lkl.HAVE_SYSCALL_MODE_PARAM, reason="no direct syscall mode")),
-])
+MODES = ["shadow", "direct"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_halt_releases_threads_blocked_in_the_kernel(mode):
-    out = run_ok(f"""
-        import threading, time, lkl
-        k = lkl.boot(syscall_mode={mode!r})
-        srv = k.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
-        cli = k.socket(); cli.connect(srv.getsockname())
-        conn, _ = srv.accept()
-        errors = []
-        def blocked(call):
-            try:
-                call()
-            except lkl.KernelError as e:
-                errors.append(type(e).__name__)
-        threads = [threading.Thread(target=blocked, args=(c,))
-                   for c in (lambda: conn.recv(10), srv.accept,
-                             lambda: lkl.select([conn], [], [], None))]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        k.halt()
-        for t in threads:
-            t.join(10)
-        assert not any(t.is_alive() for t in threads)
-        print(sorted(errors))
-    """, timeout=30)
-    assert out.strip() == "['KernelError', 'KernelError', 'KernelError']"
+    out = run_ok(KERNEL_SLEEPERS + f"""
+import threading, lkl
+k = lkl.boot(syscall_mode={mode!r})
+srv = k.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+cli = k.socket(); cli.connect(srv.getsockname())
+conn, _ = srv.accept()
+errors = []
+def blocked(call):
+    try:
+        call()
+    except lkl.KernelError as e:
+        errors.append((type(e).__name__, e.errno))
+threads = [threading.Thread(target=blocked, args=(c,))
+           for c in (lambda: conn.recv(10), srv.accept,
+                     lambda: lkl.select([conn], [], [], None))]
+asleep = kernel_sleepers(k)
+for t in threads:
+    t.start()
+wait_kernel_sleepers(k, asleep + len(threads))     # all three blocked in the kernel
+k.halt()
+for t in threads:
+    t.join(10)
+assert not any(t.is_alive() for t in threads)
+print(sorted(errors))
+""", timeout=30)
+    assert out.strip() == "[('KernelError', 19), ('KernelError', 19), ('KernelError', 19)]"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_halt_ends_oserror_loops_and_socketserver(mode):
+    # Code written for the standard library's sockets catches OSError only.
+    out = run_ok(KERNEL_SLEEPERS + f"""
+import errno, socketserver, threading, lkl
+k = lkl.boot(syscall_mode={mode!r})
+srv = k.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+ended = []
+def accept_loop():
+    while True:
+        try:
+            srv.accept()
+        except OSError as e:               # what a plain server loop catches
+            ended.append(("loop", e.errno, isinstance(e, lkl.KernelError)))
+            return
+
+class Server(socketserver.TCPServer):
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), socketserver.BaseRequestHandler,
+                         bind_and_activate=False)
+        self.socket.close()
+        self.socket = k.socket()
+        self.server_bind(); self.server_activate()
+
+server = Server()
+def serve_one():
+    server._handle_request_noblock()       # accept() -> OSError -> return quietly
+    ended.append(("socketserver",))
+
+threads = [threading.Thread(target=accept_loop), threading.Thread(target=serve_one)]
+asleep = kernel_sleepers(k)
+for t in threads:
+    t.start()
+wait_kernel_sleepers(k, asleep + 2)
+k.halt()
+for t in threads:
+    t.join(10)
+assert not any(t.is_alive() for t in threads)
+print(sorted(ended))
+assert issubclass(lkl.KernelError, OSError)
+assert lkl.errno_error(errno.ENODEV).errno == errno.ENODEV
+""", timeout=30)
+    assert out.strip() == "[('loop', 19, True), ('socketserver',)]"

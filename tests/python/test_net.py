@@ -9,20 +9,20 @@ transfer is bounded in bytes and every wait in time.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import in_netns, pipe_pair, run_ok
 
 import lkl
+from harness.netns import Netns
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
 
 pytestmark = pytest.mark.isolated
 
@@ -217,5 +217,66 @@ def test_nic_freed_after_halt_only():
             nic.up()
         except lkl.KernelError:
             print("OK")
+    """)
+    assert out.strip() == "OK"
+
+
+def test_kernel_offloads_all_off_and_clear_refusals():
+    # The paper's baseline: a device without offloads and every kernel
+    # offload off.  virtio_net keeps rx_csum on, which without GUEST_CSUM
+    # changes nothing (no frame is ever marked checksum-valid): no error.
+    # What must change and cannot is an OSError naming the feature.
+    out = run_ok("""
+        import json, lkl
+        def outcome(nic, **features):
+            try:
+                nic.set_kernel_offloads(**features)
+                return "ok"
+            except OSError as e:
+                return [e.errno, str(e)]
+        a, b = lkl.Pipe.pair()
+        plain = lkl.Nic(a, offload=lkl.Offload.NONE)
+        k = lkl.boot(nics=[plain])
+        off = dict(gso=False, gro=False, tso=False, rx_csum=False, tx_csum=False)
+        got = {"all off": outcome(plain, **off), "again": outcome(plain, **off),
+               "tx_csum": outcome(plain, tx_csum=True), "tso": outcome(plain, tso=True)}
+        c, d = lkl.Pipe.pair()
+        csum = k.add_nic(c, offload=lkl.Offload.CHECKSUM)
+        got["csum tx off"] = outcome(csum, tx_csum=False, gro=False)
+        got["csum tx on"] = outcome(csum, tx_csum=True)
+        got["rx_csum"] = outcome(csum, rx_csum=False)  # here checksums are marked valid
+        k.halt()
+        print(json.dumps(got))
+    """)
+    got = json.loads(out)
+    assert got["all off"] == got["again"] == got["csum tx off"] == got["csum tx on"] == "ok", got
+    for case in ("tx_csum", "tso", "rx_csum"):
+        err, text = got[case]
+        assert err == errno.EOPNOTSUPP and case in text, got
+
+
+def test_ingress_ifb_names_are_unique_for_long_interface_names():
+    from lkl import tc
+
+    assert tc.ifb_name("eth0", 2) == "ifb4eth0"
+    assert tc.ifb_name("longname-abc-1", 7) != tc.ifb_name("longname-abc-2", 8)
+    out = run_ok("""
+        import lkl
+        from lkl import tc
+        from lkl.net import rtnl
+        k = lkl.boot()
+        devs = ["longname-abc-1", "longname-abc-2"]   # the same 15-character prefix
+        for name in devs:
+            rtnl.new_link(k, name, "ifb")
+            rtnl.set_up(k, name)
+            k.set_qdisc(name, "netem delay 1ms", ingress=True)
+        ifbs = {tc.ifb_name(name, rtnl.ifindex(k, name)) for name in devs}
+        assert len(ifbs) == 2 and ifbs <= set(k.listdir("/sys/class/net")), ifbs
+        for name in devs:
+            assert tc.qdisc_stats(k, name, ingress=True)["kind"] == "netem"
+        k.del_qdisc(devs[0], ingress=True)
+        assert tc.qdisc_stats(k, devs[1], ingress=True)["kind"] == "netem"   # still there
+        k.halt()
+        print("OK")
     """)
     assert out.strip() == "OK"

@@ -16,17 +16,15 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import in_netns, pipe_pair, run_ok
 
+from harness.netns import Netns
 from lkl import tc
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from netns import Netns  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP devices need root")

@@ -4,17 +4,9 @@ import select
 import threading
 import time
 
+from helpers import tcp_pair as _pair
+
 import lkl
-
-
-def _pair(kernel):
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
-    return cli, conn, srv
 
 
 def test_lkl_select(kernel):

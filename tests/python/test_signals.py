@@ -9,7 +9,7 @@ must stay usable afterwards.  Each case runs in a fresh interpreter.
 from __future__ import annotations
 
 import pytest
-from helpers import run_ok
+from helpers import KERNEL_SLEEPERS, run_ok
 
 pytestmark = pytest.mark.isolated
 
@@ -74,8 +74,11 @@ else:
 
 # Threads other than the main one block in the kernel as before.
 out = []
+asleep = kernel_sleepers(k)
 t = threading.Thread(target=lambda: out.append(conn.recv(10)))
-t.start(); time.sleep(0.1); cli.sendall(b"thread"); t.join(5)
+t.start()
+wait_kernel_sleepers(k, asleep + 1)          # its recv sleeps in the kernel
+cli.sendall(b"thread"); t.join(5)
 assert out == [b"thread"]
 # sendall() to a peer that does not read: Ctrl-C ends it.
 interrupt_after(0.3)
@@ -94,4 +97,4 @@ print("OK")
 
 @pytest.mark.parametrize("mode", ["shadow", "direct"])
 def test_ctrl_c_ends_blocking_calls_on_the_main_thread(mode: str) -> None:
-    assert run_ok(CASE.format(mode=mode), timeout=60).strip() == "OK"
+    assert run_ok(KERNEL_SLEEPERS + CASE.format(mode=mode), timeout=60).strip() == "OK"

@@ -418,3 +418,44 @@ def test_dup_shares_the_socket(stack):
     d.close()
     cli.sendall(b"!")
     assert conn.recv(1) == b"!"                                # still open
+
+
+def _nonblocking_flag(stack, sock) -> bool:
+    """O_NONBLOCK of the socket's file description, as the kernel has it."""
+    if stack.name == "stdlib":
+        import fcntl
+        return bool(fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK)
+    k = lkl.kernel()
+    consts = lkl._lkl.internal_constants
+    return bool(k.syscall("fcntl", sock.kfd, consts["F_GETFL"], 0) & consts["O_NONBLOCK"])
+
+
+def test_main_thread_connect_leaves_the_file_flags_alone(stack):
+    # The flags are shared with every thread and dup: a blocking connect on
+    # the main thread (which waits in slices for signal handlers) must not
+    # switch O_NONBLOCK on, or another thread's blocking call may fail with
+    # BlockingIOError.  Another thread watches the flags during connects.
+    assert threading.current_thread() is threading.main_thread()
+    srv = stack.tcp()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(128)
+    seen, checks = 0, 0
+    for _ in range(100):
+        s = stack.tcp()
+        done = threading.Event()
+
+        def watch(s=s, done=done) -> None:
+            nonlocal seen, checks
+            while not done.is_set():
+                checks += 1
+                seen += _nonblocking_flag(stack, s)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        s.connect(srv.getsockname())
+        done.set()
+        t.join(10)
+        srv.accept()[0].close()
+        s.close()
+    assert checks > 0
+    assert seen == 0, f"O_NONBLOCK seen {seen} times in {checks} looks"

@@ -156,6 +156,12 @@ struct lkl_netdev_stats {
 	uint64_t irqs;			/* interrupts raised */
 	uint64_t kicks;			/* queue notifications received */
 	uint64_t rx_direct;		/* receives on a sleeping syscall's thread */
+	/*
+	 * epoll failures of the device's poller or of a thread serving it
+	 * (logged on stderr).  A failed poller stops: the device receives
+	 * no more and drops what it cannot send at once.
+	 */
+	uint64_t poll_errors;
 };
 
 void lkl_netdev_get_stats(const struct lkl_netdev *dev,

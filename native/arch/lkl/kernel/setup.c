@@ -134,6 +134,22 @@ static struct linux_binfmt init_format = {
 	.load_binary	= load_init,
 };
 
+/*
+ * A boot mount that fails leaves the kernel up, but without what its
+ * users read first (/proc, /sys): say so on the console, loudly.
+ */
+static void __init boot_mount(const char *fs, const char *dir, umode_t mode,
+			      const char *opts)
+{
+	int err = init_mkdir(dir, mode);
+
+	if (err && err != -EEXIST)
+		pr_err("lkl: cannot create %s for %s: error %d\n", dir, fs, err);
+	err = init_mount(fs, dir, fs, 0, (void *)opts);
+	if (err)
+		pr_err("lkl: cannot mount %s on %s: error %d\n", fs, dir, err);
+}
+
 static int __init create_init(void)
 {
 	struct file *file;
@@ -141,12 +157,9 @@ static int __init create_init(void)
 	ssize_t n;
 
 	/* What every user reaches for first: counters and knobs. */
-	init_mkdir("/proc", 0555);
-	init_mount("proc", "/proc", "proc", 0, NULL);
-	init_mkdir("/sys", 0555);
-	init_mount("sysfs", "/sys", "sysfs", 0, NULL);
-	init_mkdir("/tmp", 01777);
-	init_mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777");
+	boot_mount("proc", "/proc", 0555, NULL);
+	boot_mount("sysfs", "/sys", 0555, NULL);
+	boot_mount("tmpfs", "/tmp", 01777, "mode=1777");
 
 	register_binfmt(&init_format);
 	file = filp_open("/init", O_CREAT | O_WRONLY | O_TRUNC, 0700);

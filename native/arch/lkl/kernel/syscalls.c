@@ -28,8 +28,6 @@
 #include <linux/task_work.h>
 #include <linux/reboot.h>
 #include <linux/resume_user_mode.h>
-#include <linux/platform_device.h>
-#include <linux/ioport.h>
 #include <asm/unistd.h>
 #include <asm/lkl.h>
 
@@ -64,7 +62,8 @@ struct shadow {
 	struct shadow *next_all, *prev_all;	/* on all_shadows */
 	struct lkl_sem *done;		/* the host thread waits here */
 	struct task_struct *task;	/* the shadow kernel thread */
-	long nr;
+	long nr;			/* a syscall, or LKL_REQ_CALL */
+	long (*call)(long *args);	/* LKL_REQ_CALL: what to run */
 	long args[6];
 	long ret;
 	int pending;			/* a request waits for the shadow */
@@ -168,33 +167,19 @@ static bool restricted(long nr)
 }
 
 /*
- * Requests that are not syscalls but must run in process context, on
- * the caller's shadow: numbered after the last syscall.
+ * A request that is not a syscall but must run in process context on
+ * the caller's shadow (lkl_shadow_call): numbered after the last syscall.
  */
-#define LKL_REQ_VIRTIO_MMIO_ADD	(__NR_syscalls + 0)
+#define LKL_REQ_CALL	(__NR_syscalls + 0)
 
-static long virtio_mmio_add(unsigned long base, long size, long irq)
+static long run_syscall(struct shadow *s)
 {
-	struct resource res[] = {
-		DEFINE_RES_MEM(base, size),
-		DEFINE_RES_IRQ(irq),
-	};
-	struct platform_device *pdev;
-
-	/* AUTO: never clashes with devices named on the command line. */
-	pdev = platform_device_register_resndata(NULL, "virtio-mmio",
-						 PLATFORM_DEVID_AUTO, res,
-						 ARRAY_SIZE(res), NULL, 0);
-	return PTR_ERR_OR_ZERO(pdev);
-}
-
-static long run_syscall(long nr, long *args)
-{
+	long nr = s->nr, *args = s->args;
 	long ret;
 
 	current->thread.regs.syscallno = nr;
-	if (nr == LKL_REQ_VIRTIO_MMIO_ADD)
-		ret = virtio_mmio_add(args[0], args[1], args[2]);
+	if (nr == LKL_REQ_CALL)
+		ret = s->call(args);
 	else
 		ret = syscall_table[nr](args[0], args[1], args[2], args[3],
 					args[4], args[5]);
@@ -229,7 +214,7 @@ static int shadow_main(void *arg)
 		s->pending = 0;
 		if (s->exiting)
 			break;
-		s->ret = run_syscall(s->nr, s->args);
+		s->ret = run_syscall(s);
 		__atomic_store_n(&s->in_call, 0, __ATOMIC_SEQ_CST);
 		lkl_ops->sem_up(s->done);
 	}
@@ -317,8 +302,11 @@ static void all_del(struct shadow *s)
 static void shadow_free(struct shadow *s)
 {
 	all_del(s);
-	lkl_ops->sem_free(s->done);
-	lkl_ops->sem_free(s->direct_sem);
+	/* Either may be missing: its allocation failed. */
+	if (s->done)
+		lkl_ops->sem_free(s->done);
+	if (s->direct_sem)
+		lkl_ops->sem_free(s->direct_sem);
 	lkl_ops->mem_free(s);
 }
 
@@ -443,7 +431,7 @@ static noinline void park_and_leave(struct shadow *s)
 	}
 }
 
-static long direct_syscall(struct shadow *s, long nr)
+static long direct_syscall(struct shadow *s)
 {
 	struct task_struct *task = s->task;
 	long ret;
@@ -463,7 +451,7 @@ static long direct_syscall(struct shadow *s, long nr)
 	WRITE_ONCE(task->__state, TASK_RUNNING);
 	arch_local_irq_enable();
 
-	ret = run_syscall(nr, s->args);
+	ret = run_syscall(s);
 
 	if (borrowed == s) {
 		/* It never slept: give the place back to the idle task. */
@@ -498,30 +486,29 @@ long lkl_syscall(long nr, long *params)
 	for (i = 0; i < 6; i++)
 		s->args[i] = params ? params[i] : 0;
 	if (direct_mode)
-		return direct_syscall(s, nr);
+		return direct_syscall(s);
 	return submit_and_wait(s, &ready_list, s->done, false);
 }
 
 /*
- * Attach a virtio-mmio device whose registers the host serves at base
- * (an lkl_iomem cookie) and whose interrupt is irq.  The driver probes
- * it before this returns.
+ * Run fn(args) (args[0..5]) on the calling thread's shadow, in process
+ * context, whatever the syscall mode: for work that is not a syscall but
+ * needs a task of the init process (registering devices, virtio.c).
  */
-long lkl_virtio_mmio_add(unsigned long base, long size, long irq)
+long lkl_shadow_call(long (*fn)(long *args), long *args)
 {
 	struct shadow *s;
+	int i;
 
 	if (!lkl_is_running())
 		return -ENODEV;
-	if (!size || irq <= 0 || irq >= NR_IRQS)
-		return -EINVAL;
 	s = current_shadow(false);
 	if (IS_ERR(s))
 		return PTR_ERR(s);
-	s->nr = LKL_REQ_VIRTIO_MMIO_ADD;
-	s->args[0] = base;
-	s->args[1] = size;
-	s->args[2] = irq;
+	s->nr = LKL_REQ_CALL;
+	s->call = fn;
+	for (i = 0; i < 6; i++)
+		s->args[i] = args[i];
 	return submit_and_wait(s, &ready_list, s->done, false);
 }
 

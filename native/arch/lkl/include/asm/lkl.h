@@ -5,6 +5,7 @@
 
 #include <linux/types.h>
 #include <asm/host_ops.h>
+#include <asm/lkl_api.h>	/* the public entry points */
 
 extern struct lkl_host_ops *lkl_ops;
 
@@ -37,6 +38,11 @@ void lkl_syscalls_cancel_all(void);
 void lkl_init_server(void);
 void lkl_syscalls_cleanup(void);
 long lkl_syscalls_power_off(struct lkl_sem *halt_sem);
+/* Run fn(args) in process context on the calling thread's shadow. */
+long lkl_shadow_call(long (*fn)(long *args), long *args);
+
+/* virtio.c: a virtio-mmio platform device (in process context). */
+long lkl_virtio_mmio_register(long *args);
 
 /* time.c */
 void lkl_time_stop(void);
@@ -44,17 +50,6 @@ void lkl_time_stop(void);
 /* setup.c */
 void lkl_machine_stop(void);
 void lkl_boot_complete(void);
-int lkl_is_running(void);
-
-/* The public entry points (see native/include/lkl/lkl.h). */
-int lkl_start_kernel(struct lkl_host_ops *ops, const char *cmdline);
-long lkl_sys_halt(void);
-long lkl_syscall(long nr, long *params);
-int lkl_trigger_irq(int irq);
-int lkl_get_free_irq(const char *user);
-void lkl_put_irq(int irq, const char *user);
-long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
-int lkl_syscall_mode(void);
 
 /* syscalls.c, called by schedule() (kernel-config/patches/0001). */
 bool arch_schedule_borrowed(void);

@@ -1,8 +1,8 @@
-"""Network namespaces for the tests, with pyroute2.
+"""Network namespaces for the tests and the benchmarks, with pyroute2.
 
-Every TAP or veth device a test uses lives in a namespace that the test
-creates and deletes, so no test packet can reach a real network.  Use
-only 10.200.x.0/24 and fd00:200:x::/64 addresses in them.
+Every TAP or veth device a test or a benchmark uses lives in a namespace
+that it creates and deletes, so no packet can reach a real network.  Tests
+use only 10.200.x.0/24 and fd00:200:x::/64 addresses in them.
 
     with Netns() as ns:
         ns.add_tap("tap0", "10.200.1.1/24")
@@ -27,8 +27,8 @@ _counter = itertools.count()
 class Netns:
     """A network namespace that exists for the duration of a with-block."""
 
-    def __init__(self, prefix: str = "lkltest") -> None:
-        self.name = f"{prefix}-{os.getpid()}-{next(_counter)}"
+    def __init__(self, prefix: str = "lkltest", tag: str = "") -> None:
+        self.name = "-".join(p for p in (prefix, tag, str(os.getpid()), str(next(_counter))) if p)
 
     def __enter__(self) -> Netns:
         netns.create(self.name)
@@ -44,9 +44,10 @@ class Netns:
     def ipr(self) -> NetNS:
         return NetNS(self.name)
 
-    def exec_argv(self, argv: list[str]) -> list[str]:
-        """argv run inside the namespace."""
-        return ["ip", "netns", "exec", self.name, *argv]
+    def exec_argv(self, argv: list[str], cpu: int | None = None) -> list[str]:
+        """argv run inside the namespace (confined to host CPU ``cpu`` if given)."""
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        return ["ip", "netns", "exec", self.name, *pin, *argv]
 
     @contextlib.contextmanager
     def entered(self) -> Iterator[None]:
@@ -61,6 +62,13 @@ class Netns:
         addr, prefix = cidr.split("/")
         ipr.addr("add", index=index, address=addr, prefixlen=int(prefix),
                  **({"flags": 0x80} if ":" in addr else {}))  # IFA_F_NODAD
+
+    def address(self, ifname: str, cidr: str) -> None:
+        """Put ``cidr`` on ``ifname`` and bring it up."""
+        with self.ipr() as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            self._address(ipr, index, cidr)
+            ipr.link("set", index=index, state="up")
 
     def add_tap(self, name: str, *cidrs: str, mtu: int | None = None) -> int:
         """A persistent TAP device, up, with addresses; returns its index."""
