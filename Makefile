@@ -5,11 +5,12 @@
 #   make lint    ruff and mypy
 #   make test    set-up, lint, then every test
 #   make demo    set-up, then boot a kernel and move data through its stack
+#   make conformance  the kernel's packetdrill selftests on lkl and the host
 
 PYTHON ?= python3
 export LKL_JOBS ?= $(shell nproc)
 
-.PHONY: setup build lib lint test demo bench clean
+.PHONY: setup build lib lint test demo bench conformance clean
 setup:
 	@bash native/scripts/setup.sh
 
@@ -39,6 +40,13 @@ bench: setup build
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
 	$(PYTHON) bench/python_net.py --repeat 3 --c10k
 	$(PYTHON) bench/report.py
+
+# The kernel's packetdrill selftests (IPv4 and IPv6) on lkl through
+# build/lib/liblkl-packetdrill.so and on this host's kernel in a throw-away
+# namespace (root).  packetdrill is built from ../shared/vendor/packetdrill
+# into build/.  Table: bench/results/packetdrill.md (+ .json).
+conformance: lib
+	$(PYTHON) bench/packetdrill.py --build
 
 # Boot a kernel inside this process and move data through its TCP stack.
 demo: setup build

@@ -124,7 +124,7 @@ def test_shared_object_has_no_textrel(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_tick_stops_when_idle_unless_nohz_off(mode: str) -> None:
     """Dyntick-idle: an idle kernel takes few ticks.  nohz=off (the paper's
-    choice for direct syscalls): HZ=100 while idle."""
+    choice for direct syscalls): HZ=1000 while idle."""
     out = run("tick_mode", mode)
     ticks = int(out.split("timer_irqs_per_500ms=")[1])
     assert ticks < 25, f"{ticks} timer interrupts in 500 ms of idleness with dyntick-idle"
@@ -132,7 +132,7 @@ def test_tick_stops_when_idle_unless_nohz_off(mode: str) -> None:
     proc = subprocess.run([str(BIN / "tick_mode"), "nohz=off"], capture_output=True,
                           text=True, timeout=30, env=env, check=True)
     periodic = int(proc.stdout.split("timer_irqs_per_500ms=")[1])
-    assert 35 <= periodic <= 60, f"{periodic} timer interrupts in 500 ms with nohz=off"
+    assert 350 <= periodic <= 600, f"{periodic} timer interrupts in 500 ms with nohz=off"
 
 
 @pytest.mark.parametrize("mode", MODES)

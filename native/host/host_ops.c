@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "iomem.h"
 #include "posix.h"
 
@@ -60,4 +61,6 @@ struct lkl_host_ops lkl_host_ops = {
 	.memcpy = (void *(*)(void *, const void *, unsigned long))memcpy,
 	.memset = (void *(*)(void *, int, unsigned long))memset,
 	.memmove = (void *(*)(void *, const void *, unsigned long))memmove,
+	.user_copy = host_user_copy,
+	.user_clear = host_user_clear,
 };

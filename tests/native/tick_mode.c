@@ -1,7 +1,7 @@
 /*
  * The tick when idle.  With dyntick-idle (the default) an idle kernel
  * takes few timer interrupts; with "nohz=off" (the paper's choice for
- * direct syscalls) it takes one per tick, HZ=100.  Prints the timer
+ * direct syscalls) it takes one per tick, HZ=1000.  Prints the timer
  * interrupts counted in /proc/interrupts over 500 ms of idleness.
  *
  *   tick_mode [extra kernel command line]

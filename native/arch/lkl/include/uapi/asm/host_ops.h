@@ -90,6 +90,16 @@ struct lkl_host_ops {
 	void *(*memcpy)(void *dst, const void *src, unsigned long len);
 	void *(*memset)(void *s, int c, unsigned long len);
 	void *(*memmove)(void *dst, const void *src, unsigned long len);
+
+	/*
+	 * Optional: copy or zero memory the kernel got from a syscall's
+	 * caller, which may be a bad pointer.  They return the number of
+	 * bytes not done: a fault stops them (and is not the process's
+	 * end).  NULL: memcpy and memset, and a bad pointer faults.
+	 */
+	unsigned long (*user_copy)(void *dst, const void *src,
+				   unsigned long len);
+	unsigned long (*user_clear)(void *dst, unsigned long len);
 };
 
 #endif
