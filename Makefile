@@ -39,6 +39,8 @@ bench: setup build
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
 	$(PYTHON) bench/python_net.py --repeat 3 --c10k
+	$(PYTHON) bench/proxy.py
+	@if command -v iperf3 >/dev/null; then $(PYTHON) bench/iperf3.py --repeat 3; fi
 	$(PYTHON) bench/report.py
 
 # The kernel's packetdrill selftests (IPv4 and IPv6) on lkl through

@@ -122,7 +122,7 @@ class BuildExt(build_ext):
 
 extension = Extension(
     "lkl._lkl",
-    sources=["lkl/_lkl.pyx", "lkl/_glue.c", "lkl/_connect.c"],
+    sources=["lkl/_lkl.pyx", "lkl/_glue.c", "lkl/_connect.c", "lkl/_relay.c"],
     include_dirs=[INCLUDE, PKG, GENERATED],
     extra_objects=[LIB],
     libraries=["pthread"],
@@ -138,6 +138,8 @@ extension = Extension(
         "lkl/_select.pxi",
         "lkl/_epoll.pxi",
         "lkl/_net.pxi",
+        "lkl/_relay.pxi",
+        "lkl/_relay.h",
         "lkl/includes/netdev.pxd",
         "lkl/includes/lkl.pxd",
         "lkl/includes/glue.pxd",

@@ -77,6 +77,9 @@ def main() -> int:
     python_net = RESULTS / "python_net.md"
     if python_net.exists():
         out += [python_net.read_text().replace("# ", "## ", 1), ""]
+    iperf3 = RESULTS / "iperf3.md"  # bench/iperf3.py: unmodified iperf3, preloaded
+    if iperf3.exists():
+        out += [iperf3.read_text(), ""]
     (RESULTS / "SUMMARY.md").write_text("\n".join(out))
     print("\n".join(out))
     return 0

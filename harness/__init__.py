@@ -1,5 +1,6 @@
 """What the tests and the benchmarks share: network namespaces, line-driven
-child processes and the tcp_stream program's offload matrix.
+child processes, the tcp_stream program's offload matrix, test TLS
+certificates (tlscerts) and the CPython suite runner (cpython_suites).
 
 Import it with the repository root on ``sys.path`` (pytest's ``pythonpath``
 setting does it for the tests; the benchmark scripts insert it).

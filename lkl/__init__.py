@@ -22,17 +22,21 @@ standard library's socket API::
 - Network devices: :class:`Nic` on a :class:`Tap`, :class:`RawSocket` or
   :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
   ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).
+- Running unmodified code: ``lkl.patch(kernel)`` / ``with lkl.patched():``
+  put the standard library's sockets on the kernel (:mod:`lkl.socket`).
 - Errors: the standard library's ``OSError`` subclasses, and
   :class:`KernelError` (an ``OSError`` too: errno ENODEV) when no kernel
   can serve a call.
 """
 
-from lkl import constants
+# lkl.patch is a callable module (lkl.patch(kernel)); lkl.socket the stdlib's class.
+from lkl import constants, patch, socket  # noqa: F401  (socket: lkl.socket)
 from lkl._kernel import Kernel, KernelError, boot, kernel
 from lkl._lkl import Poll, errno_error, poll, select, syscall_numbers
 from lkl._socket import Socket
 from lkl.constants import *  # noqa: F403  (the kernel's AF_*, SOCK_*, ... values)
 from lkl.net.nic import Backend, Nic, Offload, Pipe, RawSocket, Tap
+from lkl.patch import patched
 
 __version__ = "0.1.0"
 
@@ -53,5 +57,12 @@ __all__ = [
     "Tap",
     "RawSocket",
     "Pipe",
+    "patch",
+    "patched",
     *constants.__annotations__,  # its declared names (see lkl/constants.py)
 ]
+
+# lkl.asyncio is an attribute after a plain ``import lkl`` (not in __all__:
+# it would shadow the stdlib's asyncio); lkl.ssl and lkl.resolver load
+# OpenSSL and dnspython, so they are imported on demand.
+from lkl import asyncio as asyncio

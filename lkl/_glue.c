@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,22 +201,47 @@ static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 
 /* ---- watches and the poller --------------------------------------------- */
 
+/*
+ * A watch mirrors a kernel socket's readiness on a host endpoint: end u
+ * of a host AF_UNIX stream socketpair (u, c).  u is readable while one
+ * byte that c wrote is queued at u, and u is not writable while a chunk
+ * that u wrote (with u's send buffer at its minimum) waits unread at c.
+ * So u shows the kernel socket's POLLIN and POLLOUT, and "neither" too.
+ *
+ * Watches are heap objects that are never freed (a free one is reused
+ * with a new gen), so a pointer read under table_lock stays valid; each
+ * has its own lock, held across the readiness check and the endpoint
+ * update, so that a late check cannot undo a newer one.  No lock but a
+ * watch's own is held across a kernel call.
+ */
 struct watch {
-	int kfd;		/* -1: free slot */
-	int rfd, wfd;		/* host eventfds; wfd -1 until asked for */
-	int want_write;
+	pthread_mutex_t lock;
+	int kfd;		/* -1: free */
+	int u, c;		/* the endpoint and its hidden peer */
 	unsigned gen;
+	unsigned shown;		/* SHOWN_* bits: what u shows now */
+	unsigned seq;		/* checks shown so far (see glue_watch_settle) */
+	short last;		/* the revents the last check saw */
 };
 
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct watch *watches;
-static int nwatches;
+#define SHOWN_READABLE 1u
+#define SHOWN_UNWRITABLE 2u
+
+/* Twice SOCK_MIN_SNDBUF/4: one skb that keeps u's wmem past the limit. */
+#define CHUNK 2048
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct watch **watches;
+static int nwatches, watches_cap;
 static int epfd = -1;
 static pthread_t poller;
 static int poller_running;
+static int poller_errno;	/* set once the poller died of an error */
+static unsigned long poller_failures;
 
-#define READ_EVENTS (LKL_POLLIN | LKL_POLLRDHUP | LKL_POLLERR | LKL_POLLHUP)
-#define WRITE_EVENTS (LKL_POLLOUT | LKL_POLLERR | LKL_POLLHUP)
+#define READ_EVENTS (LKL_POLLIN | LKL_POLLRDHUP)
+#define WRITE_EVENTS LKL_POLLOUT
+#define FAIL_EVENTS (LKL_POLLERR | LKL_POLLHUP)
 #define POLLER_BATCH 64
 
 static uint64_t watch_key(int slot, unsigned gen)
@@ -223,31 +249,67 @@ static uint64_t watch_key(int slot, unsigned gen)
 	return ((uint64_t)gen << 32) | (uint32_t)slot;
 }
 
-/* watch_lock held. */
-static struct watch *watch_get(int slot, unsigned gen)
+/* The watch (slot, gen), locked; NULL if the name is stale. */
+static struct watch *watch_lock(int slot, unsigned gen)
 {
-	if (slot < 0 || slot >= nwatches || watches[slot].kfd < 0 ||
-	    watches[slot].gen != gen)
+	struct watch *w = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	if (slot >= 0 && slot < nwatches)
+		w = watches[slot];
+	pthread_mutex_unlock(&table_lock);
+	if (!w)
 		return NULL;
-	return &watches[slot];
+	pthread_mutex_lock(&w->lock);
+	if (w->kfd < 0 || w->gen != gen) {
+		pthread_mutex_unlock(&w->lock);
+		return NULL;
+	}
+	return w;
 }
 
-static void efd_clear(int fd)
+static void drain(int fd)
 {
-	uint64_t v;
+	char buf[CHUNK];
 
-	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: it was clear already. */
-	}
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
 }
 
-static void efd_set(int fd)
+/* w->lock held: make u show what revents (of a kernel ppoll) says. */
+static void watch_show(struct watch *w, short revents)
 {
-	uint64_t one = 1;
+	static const char chunk[CHUNK];
+	unsigned want = 0;
 
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN only if the counter is saturated: still set. */
+	if (revents & FAIL_EVENTS) {
+		want = SHOWN_READABLE;	/* select(): readable and writable */
+	} else {
+		if (revents & READ_EVENTS)
+			want |= SHOWN_READABLE;
+		if (!(revents & WRITE_EVENTS))
+			want |= SHOWN_UNWRITABLE;
 	}
+	if ((want ^ w->shown) & SHOWN_READABLE) {
+		if (want & SHOWN_READABLE) {
+			if (send(w->c, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				want &= ~SHOWN_READABLE;
+		} else {
+			drain(w->u);
+		}
+	}
+	if ((want ^ w->shown) & SHOWN_UNWRITABLE) {
+		if (want & SHOWN_UNWRITABLE) {
+			if (send(w->u, chunk, sizeof(chunk),
+				 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				want &= ~SHOWN_UNWRITABLE;
+		} else {
+			drain(w->c);
+		}
+	}
+	w->shown = want;
+	w->last = revents;
+	__atomic_add_fetch(&w->seq, 1, __ATOMIC_RELEASE);
 }
 
 static long poll_now(struct lkl_pollfd *fds, long n)
@@ -257,30 +319,30 @@ static long poll_now(struct lkl_pollfd *fds, long n)
 	return sys6(LKL__NR_ppoll, (long)fds, n, (long)&zero, 0, 8, 0);
 }
 
-/*
- * watch_lock held: the readiness check and the eventfd update are one
- * step against the poller, so a late epoll event cannot re-set an
- * eventfd after the socket was drained.
- */
-static void watch_refresh(struct watch *w, int which)
+/* w->lock held: check the kernel socket now and show the result. */
+static void watch_check(struct watch *w)
 {
-	struct lkl_pollfd pfd = { .fd = w->kfd, .events = 0 };
+	struct lkl_pollfd pfd = {
+		.fd = w->kfd,
+		.events = READ_EVENTS | WRITE_EVENTS,
+	};
 
-	if (which & GLUE_READ) {
-		efd_clear(w->rfd);
-		pfd.events |= READ_EVENTS;
-	}
-	if ((which & GLUE_WRITE) && w->wfd >= 0) {
-		efd_clear(w->wfd);
-		pfd.events |= WRITE_EVENTS;
-	}
-	if (!pfd.events || poll_now(&pfd, 1) <= 0)
-		return;
-	if ((which & GLUE_READ) && (pfd.revents & READ_EVENTS))
-		efd_set(w->rfd);
-	if ((which & GLUE_WRITE) && w->wfd >= 0 &&
-	    (pfd.revents & WRITE_EVENTS))
-		efd_set(w->wfd);
+	if (poll_now(&pfd, 1) >= 0)
+		watch_show(w, pfd.revents);
+}
+
+static void poller_failed(long err)
+{
+	char line[160];
+	int len;
+
+	__atomic_add_fetch(&poller_failures, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&poller_errno, (int)-err, __ATOMIC_RELEASE);
+	len = snprintf(line, sizeof(line),
+		       "lkl: the socket readiness poller stopped: epoll_pwait: %s (errno %ld); fileno() and readiness waits now fail\n",
+		       strerror((int)-err), -err);
+	if (len > 0)
+		glue_print(line, len < (int)sizeof(line) ? len : (int)sizeof(line) - 1);
 }
 
 static void *poller_main(void *arg)
@@ -299,161 +361,242 @@ static void *poller_main(void *arg)
 			 -1, 0, 8);
 		if (n == -LKL_EINTR)
 			continue;
-		if (n < 0)
-			break;	/* -ENODEV: halted */
-		pthread_mutex_lock(&watch_lock);
+		if (n == -LKL_ENODEV && (!lkl_is_running() || forked))
+			break;	/* halted */
+		if (n < 0) {
+			poller_failed(n);
+			break;
+		}
+		/* One ppoll for the batch; no thread holds two watch locks else. */
 		for (i = 0, k = 0; i < n; i++) {
 			uint64_t key = events[i].data;
-			struct watch *w = watch_get((int)(uint32_t)key,
-						    (unsigned)(key >> 32));
+			struct watch *w = watch_lock((int)(uint32_t)key,
+						     (unsigned)(key >> 32));
 
 			if (!w)
 				continue;
 			ws[k] = w;
 			pfds[k].fd = w->kfd;
-			pfds[k].events = READ_EVENTS;
-			if (w->want_write && w->wfd >= 0)
-				pfds[k].events |= WRITE_EVENTS;
+			pfds[k].events = READ_EVENTS | WRITE_EVENTS;
 			pfds[k].revents = 0;
 			k++;
 		}
-		if (k > 0 && poll_now(pfds, k) > 0) {
-			for (i = 0; i < k; i++) {
-				if (pfds[i].revents & READ_EVENTS)
-					efd_set(ws[i]->rfd);
-				if (ws[i]->want_write &&
-				    (pfds[i].revents & WRITE_EVENTS))
-					efd_set(ws[i]->wfd);
-			}
-		}
-		pthread_mutex_unlock(&watch_lock);
+		if (k > 0 && poll_now(pfds, k) >= 0)
+			for (i = 0; i < k; i++)
+				watch_show(ws[i], pfds[i].revents);
+		for (i = 0; i < k; i++)
+			pthread_mutex_unlock(&ws[i]->lock);
 	}
 	return NULL;
 }
 
-static long epoll_set(int op, int kfd, int slot, unsigned gen, int write)
+int glue_poller_error(void)
+{
+	return __atomic_load_n(&poller_errno, __ATOMIC_ACQUIRE);
+}
+
+unsigned long glue_poller_failures(void)
+{
+	return __atomic_load_n(&poller_failures, __ATOMIC_RELAXED);
+}
+
+int glue_poller_break(void)
+{
+	long fd = epfd;
+
+	return fd < 0 ? -LKL_ENODEV : (int)sys6(LKL__NR_close, fd, 0, 0, 0, 0, 0);
+}
+
+static int endpoint_open(int *u, int *c)
+{
+	int sv[2], one = 1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+		       sv) < 0)
+		return -errno;
+	/* The minimum (the kernel raises 1 to SOCK_MIN_SNDBUF). */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)) < 0) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	*u = sv[0];
+	*c = sv[1];
+	return 0;
+}
+
+/* A free or new watch, locked (table_lock held); NULL without memory. */
+static struct watch *watch_slot(int *slot)
+{
+	struct watch *w;
+	int i;
+
+	for (i = 0; i < nwatches; i++) {
+		/* trylock: never wait for a watch lock under table_lock. */
+		if (__atomic_load_n(&watches[i]->kfd, __ATOMIC_RELAXED) < 0 &&
+		    pthread_mutex_trylock(&watches[i]->lock) == 0) {
+			if (watches[i]->kfd < 0) {
+				*slot = i;
+				return watches[i];
+			}
+			pthread_mutex_unlock(&watches[i]->lock);
+		}
+	}
+	if (nwatches == watches_cap) {
+		int n = watches_cap ? 2 * watches_cap : 64;
+		struct watch **grown = realloc(watches, n * sizeof(*grown));
+
+		if (!grown)
+			return NULL;
+		watches = grown;
+		watches_cap = n;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->lock, NULL);
+	w->kfd = -1;
+	pthread_mutex_lock(&w->lock);
+	watches[nwatches++] = w;
+	*slot = i;
+	return w;
+}
+
+static long epoll_set(int op, int kfd, int slot, unsigned gen)
 {
 	struct lkl_epoll_event ev;
 
-	ev.events = LKL_EPOLLIN | LKL_EPOLLRDHUP | LKL_EPOLLET |
-		(write ? LKL_EPOLLOUT : 0);
+	ev.events = LKL_EPOLLIN | LKL_EPOLLOUT | LKL_EPOLLRDHUP | LKL_EPOLLET;
 	ev.data = watch_key(slot, gen);
 	return sys6(LKL__NR_epoll_ctl, epfd, op, kfd, (long)&ev, 0, 0);
 }
 
-int glue_watch_add(int kfd, int *slot, unsigned *gen, int *rfd)
+int glue_watch_add(int kfd, int *slot, unsigned *gen, int *hostfd)
 {
+	static const char chunk[CHUNK];
 	struct watch *w;
 	long ret;
-	int i, fd;
+	int i, u = -1, c = -1, err;
 
+	if (glue_poller_error())
+		return -LKL_EIO;
 	if (epfd < 0 || !poller_running)
 		return -LKL_ENODEV;
-	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	err = endpoint_open(&u, &c);
+	if (err)
+		return err;
 
-	pthread_mutex_lock(&watch_lock);
-	for (i = 0; i < nwatches && watches[i].kfd >= 0; i++)
-		;
-	if (i == nwatches) {
-		int n = nwatches ? 2 * nwatches : 64;
-		struct watch *grown = realloc(watches, n * sizeof(*grown));
-
-		if (!grown) {
-			pthread_mutex_unlock(&watch_lock);
-			close(fd);
-			return -ENOMEM;
-		}
-		for (int j = nwatches; j < n; j++) {
-			grown[j].kfd = -1;
-			grown[j].gen = 0;
-		}
-		watches = grown;
-		nwatches = n;
+	pthread_mutex_lock(&table_lock);
+	w = watch_slot(&i);
+	pthread_mutex_unlock(&table_lock);
+	if (!w) {
+		close(u);
+		close(c);
+		return -ENOMEM;
 	}
-	w = &watches[i];
+	/* A fresh endpoint shows "neither" until the first check. */
+	if (send(u, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		err = -errno;
+		pthread_mutex_unlock(&w->lock);
+		close(u);
+		close(c);
+		return err;
+	}
 	w->gen++;
 	w->kfd = kfd;
-	w->rfd = fd;
-	w->wfd = -1;
-	w->want_write = 0;
-	ret = epoll_set(LKL_EPOLL_CTL_ADD, kfd, i, w->gen, 0);
+	w->u = u;
+	w->c = c;
+	w->shown = SHOWN_UNWRITABLE;
+	ret = epoll_set(LKL_EPOLL_CTL_ADD, kfd, i, w->gen);
 	if (ret < 0) {
 		w->kfd = -1;
 		w->gen++;
-		pthread_mutex_unlock(&watch_lock);
-		close(fd);
+		pthread_mutex_unlock(&w->lock);
+		close(u);
+		close(c);
 		return (int)ret;
 	}
-	watch_refresh(w, GLUE_READ);
+	watch_check(w);
 	*slot = i;
 	*gen = w->gen;
-	*rfd = fd;
-	pthread_mutex_unlock(&watch_lock);
+	*hostfd = u;
+	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
 
-int glue_watch_write_fd(int slot, unsigned gen, int want, int *wfd)
+void glue_watch_refresh(int slot, unsigned gen)
 {
-	struct watch *w;
-	long ret = 0;
+	struct watch *w = watch_lock(slot, gen);
 
-	pthread_mutex_lock(&watch_lock);
-	w = watch_get(slot, gen);
-	if (!w) {
-		pthread_mutex_unlock(&watch_lock);
-		return -LKL_EBADF;
+	if (w) {
+		watch_check(w);
+		pthread_mutex_unlock(&w->lock);
 	}
-	if (w->wfd < 0) {
-		w->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (w->wfd < 0) {
-			ret = -errno;
-			goto out;
-		}
-	}
-	want = !!want;
-	if (want != w->want_write) {
-		ret = epoll_set(LKL_EPOLL_CTL_MOD, w->kfd, slot, gen, want);
-		if (ret < 0)
-			goto out;
-		w->want_write = want;
-	}
-	watch_refresh(w, GLUE_WRITE);
-	*wfd = w->wfd;
-out:
-	pthread_mutex_unlock(&watch_lock);
-	return (int)ret;
 }
 
-void glue_watch_rearm(int slot, unsigned gen, int which)
+unsigned glue_watch_seq(int slot, unsigned gen)
 {
-	struct watch *w;
+	struct watch *w = watch_lock(slot, gen);
+	unsigned seq = 0;
 
-	pthread_mutex_lock(&watch_lock);
-	w = watch_get(slot, gen);
-	if (w)
-		watch_refresh(w, which);
-	pthread_mutex_unlock(&watch_lock);
+	if (w) {
+		seq = w->seq;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return seq;
+}
+
+void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained)
+{
+	struct watch *w = watch_lock(slot, gen);
+	short revents;
+
+	if (!w)
+		return;
+	/*
+	 * The call drained the socket, and no check was shown since before
+	 * it: so any data that came since is an epoll event the poller has
+	 * yet to show, after this.  End of file and errors stay readable,
+	 * so they always take a real check.
+	 */
+	if (drained && w->seq == seq &&
+	    !(w->last & (LKL_POLLRDHUP | LKL_POLLHUP | LKL_POLLERR))) {
+		revents = w->shown & SHOWN_UNWRITABLE ? 0 : WRITE_EVENTS;
+		watch_show(w, revents);
+	} else {
+		watch_check(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+int glue_watch_shown(int slot, unsigned gen)
+{
+	struct watch *w = watch_lock(slot, gen);
+	int shown = -1;
+
+	if (w) {
+		shown = (w->shown & SHOWN_READABLE ? GLUE_READ : 0) |
+			(w->shown & SHOWN_UNWRITABLE ? 0 : GLUE_WRITE);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return shown;
 }
 
 void glue_watch_del(int slot, unsigned gen)
 {
-	struct watch *w;
-	int kfd, rfd, wfd;
+	struct watch *w = watch_lock(slot, gen);
+	int kfd, u, c;
 
-	pthread_mutex_lock(&watch_lock);
-	w = watch_get(slot, gen);
-	if (!w) {
-		pthread_mutex_unlock(&watch_lock);
+	if (!w)
 		return;
-	}
 	kfd = w->kfd;
-	rfd = w->rfd;
-	wfd = w->wfd;
+	u = w->u;
+	c = w->c;
 	w->kfd = -1;
 	w->gen++;
-	pthread_mutex_unlock(&watch_lock);
+	pthread_mutex_unlock(&w->lock);
 
 	/* The kfd stays open (detach) or closes next; either way, forget it. */
 	if (lkl_is_running() && !forked) {
@@ -462,9 +605,8 @@ void glue_watch_del(int slot, unsigned gen)
 		sys6(LKL__NR_epoll_ctl, epfd, LKL_EPOLL_CTL_DEL, kfd, (long)&ev,
 		     0, 0);
 	}
-	close(rfd);
-	if (wfd >= 0)
-		close(wfd);
+	close(u);
+	close(c);
 }
 
 /* ---- boot and halt ------------------------------------------------------ */
@@ -546,7 +688,9 @@ static void child_after_fork(void)
 	/* Another thread may have held these at fork: start them afresh. */
 	pthread_mutex_init(&con_lock, NULL);
 	pthread_cond_init(&con_cond, NULL);
-	pthread_mutex_init(&watch_lock, NULL);
+	pthread_mutex_init(&table_lock, NULL);
+	for (int i = 0; i < nwatches; i++)
+		pthread_mutex_init(&watches[i]->lock, NULL);
 	if (lkl_is_running())
 		forked = 1;
 	poller_running = 0;

@@ -6,8 +6,8 @@
  *     mutex (it runs on kernel threads holding the kernel CPU lock, so it
  *     never touches Python); Python reads or waits on it;
  *   - the readiness poller: one host thread blocked in the kernel's
- *     epoll_pwait, which turns kernel socket readiness into host eventfd
- *     readiness ("watches"), so select/selectors/asyncio can wait on an
+ *     epoll_pwait, which mirrors kernel socket readiness on host
+ *     endpoints ("watches"), so select/selectors/asyncio can wait on an
  *     lkl socket;
  *   - the constant tables (names and the kernel's values, from the
  *     exported lkl headers).
@@ -46,17 +46,41 @@ uint64_t glue_console_wait(uint64_t offset, double timeout);
 int glue_console_closed(void);
 
 /*
- * Watches: a host eventfd readable while a kernel socket is readable
- * (and, on request, a second one readable while it is writable).
- * A watch is named by (slot, gen); a stale name is ignored.
+ * Watches: a host endpoint (one end of an AF_UNIX stream socketpair,
+ * the fd returned in *hostfd) that is readable exactly while the kernel
+ * socket kfd is readable, and writable exactly while it is writable
+ * (an error or hang-up shows both, as select() reports them).  The
+ * poller updates it on every kernel event; a caller that consumed data
+ * or buffer space on kfd calls glue_watch_refresh.  The watch owns the
+ * endpoint: glue_watch_del closes it.  A watch is named by (slot, gen);
+ * a stale name is ignored.
  */
-int glue_watch_add(int kfd, int *slot, unsigned *gen, int *rfd);
-int glue_watch_write_fd(int slot, unsigned gen, int want, int *wfd);
-/* After an operation that may have changed readiness: clear, recheck. */
-void glue_watch_rearm(int slot, unsigned gen, int which);
+int glue_watch_add(int kfd, int *slot, unsigned *gen, int *hostfd);
+/* Check kfd now (one zero-timeout ppoll) and update the endpoint. */
+void glue_watch_refresh(int slot, unsigned gen);
+/*
+ * After a read-type call: seq is glue_watch_seq() from before the call,
+ * drained says the call left nothing to read (EAGAIN, or a short stream
+ * read).  Then, unless a check was shown meanwhile, the endpoint stops
+ * showing readable without a kernel call; otherwise as refresh.
+ */
+unsigned glue_watch_seq(int slot, unsigned gen);
+void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained);
+/* What the endpoint shows: GLUE_READ | GLUE_WRITE bits; -1 if stale. */
+int glue_watch_shown(int slot, unsigned gen);
 void glue_watch_del(int slot, unsigned gen);
 #define GLUE_READ 1
 #define GLUE_WRITE 2
+
+/*
+ * The poller's health: 0, or the errno it stopped with (then
+ * glue_watch_add fails with -EIO, and a line is in the console);
+ * glue_poller_failures counts such stops.  glue_poller_break closes the
+ * poller's epoll fd, for tests of that path.
+ */
+int glue_poller_error(void);
+unsigned long glue_poller_failures(void);
+int glue_poller_break(void);
 
 /* Constants: NULL-terminated tables of name and kernel value. */
 struct glue_const {

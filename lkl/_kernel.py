@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import errno
+import ipaddress
 import os
 import re
 import struct
@@ -74,6 +75,24 @@ def _memory_bytes(memory: int | str) -> int:
     return memory
 
 
+def _nameserver_list(nameservers: Iterable[str] | None) -> tuple[str, ...] | None:
+    """boot()'s nameservers, checked: IP addresses (IPv6 with %scope allowed)."""
+    if nameservers is None:
+        return None
+    if isinstance(nameservers, (str, bytes)):
+        raise TypeError("nameservers must be a list of IP address strings, not one string")
+    out = []
+    for ns in nameservers:
+        if not isinstance(ns, str):
+            raise TypeError(f"a nameserver must be an IP address str, not {type(ns).__name__}")
+        try:
+            ipaddress.ip_address(ns.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"nameserver {ns!r} is not an IP address") from None
+        out.append(ns)
+    return tuple(out)
+
+
 def boot(
     memory: int | str = "256M",
     cmdline: str = "",
@@ -82,6 +101,7 @@ def boot(
     console: Callable[[str], Any] | None = None,
     nics: Iterable[Any] = (),
     max_fds: int = DEFAULT_MAX_FDS,
+    nameservers: Iterable[str] | None = None,
 ) -> Kernel:
     """Boot the Linux kernel in this process and return it.
 
@@ -101,6 +121,8 @@ def boot(
     receives each chunk of console text, from a Python thread of the
     package.  ``nics``: :class:`lkl.Nic` devices attached at boot (their
     command-line fragments are appended; see ``Kernel.nics``).
+    ``nameservers``: the DNS servers (IP addresses) that lkl.resolver asks
+    through this kernel; None: those of the host's /etc/resolv.conf.
 
     One kernel per process: booting while one runs raises KernelError, and
     so does booting after a halt, because the kernel's static state cannot
@@ -135,6 +157,7 @@ def boot(
         nic._check_detached()
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
+    servers = _nameserver_list(nameservers)
 
     with _lock:
         if kernel() is not None:
@@ -168,6 +191,7 @@ def boot(
         for nic in nic_list:
             nic._booted(k)
         k._nics.extend(nic_list)
+        k._nameservers = servers
         _current = k
         try:
             k._setup()
@@ -192,6 +216,7 @@ class Kernel:
     _console_thread: threading.Thread | None
     _uname: os.uname_result | None
     _nics: list[Nic]
+    _nameservers: tuple[str, ...] | None
 
     def __init__(self) -> None:
         raise TypeError("use lkl.boot() to start a kernel")
@@ -205,6 +230,7 @@ class Kernel:
         self._console_thread = None
         self._uname = None
         self._nics = []
+        self._nameservers = None
         return self
 
     def _setup(self) -> None:
@@ -294,6 +320,11 @@ class Kernel:
     def __repr__(self) -> str:
         state = "halted" if self._halted else "running"
         return f"<lkl.Kernel {self.version} {state} syscall_mode={self._syscall_mode!r}>"
+
+    @property
+    def nameservers(self) -> tuple[str, ...] | None:
+        """The DNS servers given at boot (None: the host's resolv.conf ones)."""
+        return self._nameservers
 
     @property
     def halted(self) -> bool:

@@ -9,7 +9,8 @@ One extension module, made of several included files (like uvloop):
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
 - ``_epoll.pxi``: waiting in a kernel epoll (lkl.asyncio.EventLoop's engine);
-- ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them).
+- ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them);
+- ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -43,3 +44,4 @@ include "_socket.pxi"
 include "_select.pxi"
 include "_epoll.pxi"
 include "_net.pxi"
+include "_relay.pxi"

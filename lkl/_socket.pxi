@@ -110,16 +110,14 @@ cdef class _SocketBase:
     cdef bint _knonblock            # O_NONBLOCK set on the kernel socket
     cdef int _wslot                 # readiness watch, -1: none yet
     cdef unsigned _wgen
-    cdef int _rfd
-    cdef int _wfd
+    cdef int _hostfd                # the watch's host endpoint (fileno())
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         self._kfd = -1
         self._timeout = -1.0
         self._wslot = -1
-        self._rfd = -1
-        self._wfd = -1
+        self._hostfd = -1
 
     def __init__(self, int family=-1, int type=-1, int proto=-1, kfd=None):
         cdef long params[6]
@@ -255,8 +253,10 @@ cdef class _SocketBase:
                     double deadline) except -1:
         """Run socket call ``nr`` (params[0] is filled with the kfd): retry
         on EINTR, wait for ``events`` up to ``deadline`` on EAGAIN, keep the
-        readiness eventfds true, raise on error."""
+        readiness endpoint true, raise on error."""
         cdef long ret
+        cdef unsigned seq = 0
+        cdef bint drained
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
@@ -272,6 +272,8 @@ cdef class _SocketBase:
             else:
                 _wait_ready(params[0], events, deadline)
         while True:
+            if op == _OP_READ and self._wslot >= 0:
+                seq = glue_watch_seq(self._wslot, self._wgen)
             with nogil:
                 ret = glue_syscall(nr, params)
             if ret >= 0:
@@ -280,64 +282,80 @@ cdef class _SocketBase:
                 PyErr_CheckSignals()
                 continue
             if ret == -LKL_EAGAIN and deadline >= 0 and events:
-                if op == _OP_READ and self._wslot >= 0:
-                    with nogil:
-                        glue_watch_rearm(self._wslot, self._wgen, GLUE_READ)
+                # Others may select on fileno() while this call waits.
+                self._refresh()
                 _wait_ready(params[0], events, deadline)
                 continue
             break
-        if self._wslot >= 0:
-            if op == _OP_READ:
-                with nogil:
-                    glue_watch_rearm(self._wslot, self._wgen, GLUE_READ)
-            elif op == _OP_WRITE and ret == -LKL_EAGAIN:
-                with nogil:
-                    glue_watch_rearm(self._wslot, self._wgen, GLUE_WRITE)
+        if op == _OP_READ and self._wslot >= 0:
+            # A short stream read or EAGAIN drained it: no kernel call needed.
+            drained = ret == -LKL_EAGAIN or (
+                nr == LKL__NR_recvfrom and self._type == LKL_SOCK_STREAM
+                and 0 < ret < params[2] and not (params[3] & LKL_MSG_PEEK))
+            with nogil:
+                glue_watch_settle(self._wslot, self._wgen, seq, drained)
+        elif op != _OP_OTHER:
+            self._refresh()
         if ret < 0:
             _raise_errno(ret)
         return ret
 
     # ---- host readiness ----------------------------------------------------
 
-    def fileno(self):
-        """A host file descriptor that is readable whenever the kernel socket
-        is readable: data, a pending connection, end of file or an error
-        (-1 once closed).
+    cdef inline int _refresh(self) except -1:
+        """After a call that consumed data or buffer space (or changed the
+        state): make the host endpoint show the kernel socket's readiness."""
+        if self._wslot >= 0:
+            with nogil:
+                glue_watch_refresh(self._wslot, self._wgen)
+        return 0
 
-        It is an eventfd that the package's poller thread sets when the
-        kernel reports the socket readable; every read-type call on this
-        socket (recv*, accept) clears it again unless the socket is still
-        readable.  So select/selectors/asyncio can wait on it, and a wake-up
-        is followed by a call that does not block (until another thread
-        reads first).  It is never a writability signal: it is always
-        writable.  Only the package may read it or close it.
+    def fileno(self):
+        """A host file descriptor that mirrors the kernel socket's readiness
+        (-1 once closed): readable exactly while the kernel socket is
+        readable (data, a pending connection, end of file), writable
+        exactly while it is writable; an error or hang-up shows both, as
+        select() reports them.  A connecting socket shows neither.
+
+        It is one end of a host AF_UNIX socket pair, made on the first
+        call (code that waits in the kernel never needs one).  The
+        package's poller thread updates it on every kernel event, and every
+        call on this socket that reads, writes, accepts, connects, listens
+        or shuts down updates it before returning, so select, selectors and
+        asyncio see no stale readiness.  Only the package may do I/O on it
+        or close it; it closes with the socket.  Raises OSError (EIO) if
+        the poller has stopped (see Kernel.log).
         """
-        cdef int err, slot, rfd
+        cdef int err, slot, fd
         cdef unsigned gen
         if self._kfd < 0:
             return -1
+        err = glue_poller_error()
+        if err:
+            raise OSError(_errno.EIO, "the socket readiness poller stopped "
+                          f"({_os.strerror(err)}); see Kernel.log")
         if self._wslot < 0:
-            err = glue_watch_add(self._kfd, &slot, &gen, &rfd)
+            err = glue_watch_add(self._kfd, &slot, &gen, &fd)
             if err < 0:
                 _raise_errno(err)
             self._wslot = slot
             self._wgen = gen
-            self._rfd = rfd
-        return self._rfd
+            self._hostfd = fd
+        return self._hostfd
 
-    def _write_event_fd(self, bint want=True):
-        """A host eventfd readable while the kernel socket is writable, for
-        event loops (lkl.asyncio).  The poller watches writability only
-        while ``want`` is true: say False when no write waits."""
-        cdef int err, wfd = -1
-        self.fileno()
-        if self._wslot < 0:
-            raise _ebadf()
-        err = glue_watch_write_fd(self._wslot, self._wgen, want, &wfd)
-        if err < 0:
-            _raise_errno(err)
-        self._wfd = wfd
-        return wfd
+    def _rearm(self, bint read=True, bint write=False):
+        """Recheck readiness now and show it on the host endpoint."""
+        self._refresh()
+
+    def _shown(self):
+        """What the host endpoint shows now: (readable, writable), or None
+        without one (for tests)."""
+        cdef int shown = -1
+        if self._wslot >= 0:
+            shown = glue_watch_shown(self._wslot, self._wgen)
+        if shown < 0:
+            return None
+        return bool(shown & GLUE_READ), bool(shown & GLUE_WRITE)
 
     # ---- closing -----------------------------------------------------------
 
@@ -350,7 +368,7 @@ cdef class _SocketBase:
         if self._wslot >= 0:
             glue_watch_del(self._wslot, self._wgen)
             self._wslot = -1
-            self._rfd = self._wfd = -1
+            self._hostfd = -1
         if kfd >= 0 and lkl_is_running() and not glue_forked():
             params[0] = kfd
             with nogil:
@@ -362,7 +380,7 @@ cdef class _SocketBase:
         if self._wslot >= 0:
             glue_watch_del(self._wslot, self._wgen)
             self._wslot = -1
-            self._rfd = self._wfd = -1
+            self._hostfd = -1
         self._kfd = -1
         return kfd
 
@@ -388,6 +406,7 @@ cdef class _SocketBase:
             n = max(<int>backlog, 0)
         params[1] = n
         self._call(LKL__NR_listen, params, 0, _OP_OTHER, -1.0)
+        self._refresh()
 
     def _accept(self):
         """Accept a connection: (kfd, address).  lkl.Socket.accept wraps it."""
@@ -422,6 +441,7 @@ cdef class _SocketBase:
         else:
             with nogil:
                 ret = glue_syscall(LKL__NR_connect, params)
+        self._refresh()
         err = <int>-ret if ret < 0 else 0
         if err == LKL_EINTR:
             PyErr_CheckSignals()
@@ -438,6 +458,7 @@ cdef class _SocketBase:
             err = _getsockopt_int(self._kfd, LKL_SOL_SOCKET, LKL_SO_ERROR)
             if err == LKL_EISCONN:
                 err = 0
+            self._refresh()
         if err and raise_:
             raise _errno_error(err)
         return err
@@ -528,6 +549,7 @@ cdef class _SocketBase:
         cdef long params[6]
         params[1] = how
         self._call(LKL__NR_shutdown, params, 0, _OP_OTHER, -1.0)
+        self._refresh()
 
     def _dup_kfd(self):
         """A new kernel fd for the same socket (close-on-exec)."""
@@ -852,3 +874,22 @@ cdef int _fcntl(int kfd, int cmd, long arg) except? -1:
     if ret < 0:
         _raise_errno(ret)
     return <int>ret
+
+
+def poller_error():
+    """0 while the readiness poller runs, else the errno it stopped with
+    (then fileno() raises OSError; a line in Kernel.log says why)."""
+    return glue_poller_error()
+
+
+def poller_failures():
+    """How many times the readiness poller stopped on an error."""
+    return glue_poller_failures()
+
+
+def _poller_break():
+    """Close the poller's kernel epoll fd, so that its next wait fails
+    (tests of the failure path only)."""
+    cdef int err = glue_poller_break()
+    if err < 0:
+        _raise_errno(err)

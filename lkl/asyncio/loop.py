@@ -116,9 +116,9 @@ class KernelSelector(selectors.BaseSelector):
     fd (their keys' ``fd`` is ``2**31 + kfd``, so it never equals a host
     fd); anything else with a ``fileno()`` or an int fd goes to a host
     ``selectors.EpollSelector``.  An int that is an lkl socket's
-    ``fileno()`` (its host eventfd) is a host fd here: readable as the
-    socket is, through the package's poller, but always writable, so wait
-    for writing on the socket object itself.  ``select()`` blocks in the kernel; a host
+    ``fileno()`` (its host endpoint) is a host fd here: it works, readable
+    and writable as the socket is, but through the package's poller
+    thread; register the socket object to wait in the kernel.  ``select()`` blocks in the kernel; a host
     thread turns host readiness into a kernel eventfd event.  It needs a
     running kernel (KernelError otherwise).
     """

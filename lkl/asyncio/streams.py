@@ -6,13 +6,13 @@ any event loop with ``add_reader``: best on :class:`lkl.asyncio.EventLoop`
 (which waits in the kernel), and also on the stock selector loop or uvloop.
 
 How it waits: on ``lkl.asyncio.EventLoop`` the transport registers the
-socket itself (``loop._add_reader(sock, ...)``), which goes to the loop's
+socket itself (``loop.add_reader(sock, ...)``), which goes to the loop's
 kernel epoll: no host fd at all.  On another loop each lkl socket has a
-host eventfd (``Socket.fileno()``) that is readable while the kernel
-socket is readable, and on request a second one readable while it is
-writable.  The transport waits on the first with ``loop.add_reader``; it
-waits on the second only while it has buffered data the kernel did not
-take, so writing never spins.
+host endpoint (``Socket.fileno()``) that is readable while the kernel
+socket is readable and writable while it is writable.  The transport
+waits on it with ``loop.add_reader``, and with ``loop.add_writer`` only
+while it has buffered data the kernel did not take, so writing never
+spins.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class LklTransport(_asyncio.Transport):
 
     It reads when the loop reports the socket readable (on
     lkl.asyncio.EventLoop from the kernel's epoll, elsewhere through the
-    socket's host eventfd), sends at once when it can, and buffers the
+    socket's host endpoint), sends at once when it can, and buffers the
     rest, waiting for writability only while data is buffered.  It feeds
     plain protocols (data_received) and buffered ones (get_buffer /
     buffer_updated, as asyncio's TLS layer).  Flow control
@@ -146,7 +146,7 @@ class LklTransport(_asyncio.Transport):
         self._server = server
         self._native = _native(loop)
         # The object the loop watches: the socket itself on a loop that
-        # waits in the kernel, else its host eventfd.
+        # waits in the kernel, else its host endpoint.
         self._rfd: Any = sock if self._native else sock.fileno()
         self._wfd: Any = None
         self._buffer: collections.deque[bytes | memoryview] = collections.deque()
@@ -201,7 +201,7 @@ class LklTransport(_asyncio.Transport):
         try:
             data = self._sock.recv(self.max_size)
         except (BlockingIOError, InterruptedError):
-            return  # the eventfd was rearmed by recv
+            return  # recv refreshed the endpoint: not readable
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -322,21 +322,14 @@ class LklTransport(_asyncio.Transport):
     def _wait_writable(self, on: bool) -> None:
         if self._sock is None:
             return
-        if self._native:
-            if on and self._wfd is None:
-                self._wfd = self._sock
-                self._loop._add_writer(self._sock, self._write_ready)  # type: ignore[attr-defined]
-            elif not on and self._wfd is not None:
-                self._wfd = None
-                self._loop._remove_writer(self._sock)  # type: ignore[attr-defined]
-        elif on and self._wfd is None:
-            self._wfd = self._sock._write_event_fd(True)
-            self._loop.add_reader(self._wfd, self._write_ready)
+        # The socket itself (our loop) or its host endpoint, writable exactly
+        # while the kernel socket is.
+        if on and self._wfd is None:
+            self._wfd = self._rfd
+            self._loop.add_writer(self._rfd, self._write_ready)
         elif not on and self._wfd is not None:
-            self._loop.remove_reader(self._wfd)
             self._wfd = None
-            if self._sock.kfd >= 0:
-                self._sock._write_event_fd(False)
+            self._loop.remove_writer(self._rfd)
 
     def _write_ready(self) -> None:
         if self._sock is None:
@@ -346,7 +339,7 @@ class LklTransport(_asyncio.Transport):
             try:
                 n = self._sock.send(chunk)
             except (BlockingIOError, InterruptedError):
-                return  # send rearmed the writability eventfd
+                return  # send refreshed the endpoint: not writable
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -498,14 +491,12 @@ async def _wait_writable(loop: _asyncio.AbstractEventLoop, sock: Socket) -> None
         await loop._lkl_wait(sock, True)
         return
     fut: _asyncio.Future[None] = loop.create_future()
-    wfd = sock._write_event_fd(True)
-    loop.add_reader(wfd, _set_result_unless_cancelled, fut, None)
+    fd = sock.fileno()
+    loop.add_writer(fd, _set_result_unless_cancelled, fut, None)
     try:
         await fut
     finally:
-        loop.remove_reader(wfd)
-        if sock.kfd >= 0:
-            sock._write_event_fd(False)
+        loop.remove_writer(fd)
 
 
 async def _connect(kernel: Kernel, host: str, port: int, family: int | None) -> Socket:

@@ -12,10 +12,15 @@ cdef extern from "_glue.h" nogil:
     uint64_t glue_console_wait(uint64_t offset, double timeout)
     int glue_console_closed()
 
-    int glue_watch_add(int kfd, int *slot, unsigned *gen, int *rfd)
-    int glue_watch_write_fd(int slot, unsigned gen, int want, int *wfd)
-    void glue_watch_rearm(int slot, unsigned gen, int which)
+    int glue_watch_add(int kfd, int *slot, unsigned *gen, int *hostfd)
+    void glue_watch_refresh(int slot, unsigned gen)
+    unsigned glue_watch_seq(int slot, unsigned gen)
+    void glue_watch_settle(int slot, unsigned gen, unsigned seq, int drained)
+    int glue_watch_shown(int slot, unsigned gen)
     void glue_watch_del(int slot, unsigned gen)
+    int glue_poller_error()
+    unsigned long glue_poller_failures()
+    int glue_poller_break()
     enum:
         GLUE_READ
         GLUE_WRITE

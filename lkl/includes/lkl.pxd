@@ -87,6 +87,7 @@ cdef extern from "lkl/linux/socket_abi.h":
         LKL_SOCK_NONBLOCK
         LKL_SOCK_CLOEXEC
         LKL_MSG_CTRUNC
+        LKL_MSG_PEEK
         LKL_MSG_DONTWAIT
         LKL_MSG_WAITALL
 

@@ -37,6 +37,21 @@ static struct tap *to_tap(struct lkl_netdev_backend *be)
 	return (struct tap *)be;
 }
 
+/*
+ * An existing multi-queue device refuses a single-queue attach (EINVAL):
+ * attach one more queue then, so that several kernels can share one
+ * device, a queue each (lkl.proxy's workers).
+ */
+static int tap_attach(int fd, struct ifreq *ifr)
+{
+	if (ioctl(fd, TUNSETIFF, ifr) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	ifr->ifr_flags |= IFF_MULTI_QUEUE;
+	return ioctl(fd, TUNSETIFF, ifr);
+}
+
 static int tap_open(const char *name, int vnet)
 {
 	struct ifreq ifr;
@@ -48,7 +63,7 @@ static int tap_open(const char *name, int vnet)
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	if (tap_attach(fd, &ifr) < 0 ||
 	    (vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr_sz) < 0)) {
 		int err = -errno;
 

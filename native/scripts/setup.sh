@@ -8,11 +8,21 @@ for tool in gcc make bc bison flex rsync ccache ip ethtool; do
 	command -v "$tool" >/dev/null || need_apt+=("$tool")
 done
 command -v ip >/dev/null || need_apt+=(iproute2)
+# lkl.proxy: its sandbox (libseccomp through ctypes), its tests and bench/proxy.py;
+# unmodified programs on the preload library (tests/test_preload.py).
+ldconfig -p | grep -q 'libseccomp\.so\.2 ' || need_apt+=(libseccomp2)
+for tool in curl iperf3 socat nginx; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
 	# Tool names that are not package names.
 	pkgs=()
 	for p in "${need_apt[@]}"; do
-		case "$p" in ip) pkgs+=(iproute2) ;; *) pkgs+=("$p") ;; esac
+		case "$p" in
+		ip) pkgs+=(iproute2) ;;
+		nginx) pkgs+=(nginx-light) ;;
+		*) pkgs+=("$p") ;;
+		esac
 	done
 	echo "[lkl setup] apt-get install ${pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -27,4 +37,6 @@ python3 -m pip install -q --disable-pip-version-check \
 	ruff mypy
 # uvloop: the host-side reference loop of bench/python_net.py.
 python3 -m pip install -q --disable-pip-version-check uvloop
+# TLS, DNS and CLI tests (lkl.ssl, lkl.resolver): test certificates, DNS messages, an HTTPS client.
+python3 -m pip install -q --disable-pip-version-check cryptography dnspython requests
 echo "[lkl setup] python packages present"

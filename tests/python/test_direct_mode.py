@@ -51,6 +51,8 @@ def test_suites_in_direct_mode():
     proc = run_pytest(HERE / "test_traffic.py", HERE / "test_stdlib_servers.py",
                       HERE / "test_select.py", HERE / "test_asyncio.py",
                       HERE / "test_socket_behaviour.py",
+                      HERE / "test_readiness.py", HERE / "test_stdlib_socket.py",
+                      HERE / "test_patch.py",
                       env={"LKL_TEST_SYSCALL_MODE": "direct", "LKL_TEST_STACKS": "lkl",
                            "LKL_TEST_WATCHDOG": "30"}, timeout=180)
     assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
