@@ -151,6 +151,7 @@ class _HostWaiter:
     def stop(self) -> None: ...
 
 # The proxy's byte mover (lkl/_relay.pxi).
+_RELAY_ENDS: Final[tuple[str, ...]]
 class _Relay:
     def __init__(self, kfd: int, hfd: int, idle_timeout: float = 0.0,
                  bufsize: int = 65536) -> None: ...

@@ -51,14 +51,20 @@ _LKL_FD_BASE = 1 << 31
 def kernel_socket(obj: object) -> Any:
     """The kernel socket behind ``obj``, or None.
 
-    ``obj`` itself if it is an ``lkl.Socket``; else its ``_lkl_socket``
-    attribute if that is one (the hook for wrappers such as a
-    stdlib-compatible socket class).  Int fds are host fds.
+    ``obj`` itself if it is an ``lkl.Socket``; else its ``lkl_socket`` (an
+    ``lkl.socket.socket``, what ``lkl.patch()`` makes) or ``_lkl_socket``
+    attribute (the hook for other wrappers) if that is one.  Int fds are
+    host fds.
     """
     if isinstance(obj, _lkl._SocketBase):
         return obj
-    inner = getattr(obj, "_lkl_socket", None)
-    return inner if isinstance(inner, _lkl._SocketBase) else None
+    if isinstance(obj, int):
+        return None
+    for name in ("lkl_socket", "_lkl_socket"):
+        inner = getattr(obj, name, None)
+        if isinstance(inner, _lkl._SocketBase):
+            return inner
+    return None
 
 
 def is_lkl_socket(obj: object) -> bool:
@@ -118,8 +124,9 @@ class KernelSelector(selectors.BaseSelector):
     ``selectors.EpollSelector``.  An int that is an lkl socket's
     ``fileno()`` (its host endpoint) is a host fd here: it works, readable
     and writable as the socket is, but through the package's poller
-    thread; register the socket object to wait in the kernel.  ``select()`` blocks in the kernel; a host
-    thread turns host readiness into a kernel eventfd event.  It needs a
+    thread; register the socket object to wait in the kernel.
+    ``select()`` blocks in the kernel; a host thread turns host readiness
+    into a kernel eventfd event.  It needs a
     running kernel (KernelError otherwise).
     """
 

@@ -617,3 +617,37 @@ def test_loop_over_a_tap_with_direct_rx_serves_host_clients():
             k.halt()
         """, timeout=120)
     assert out.split() == ["True", "True", "0"]
+
+
+def test_patched_stdlib_sockets_are_served_in_the_kernel():
+    """Under lkl.patch(), stock asyncio code (asyncio.start_server and
+    open_connection, which make lkl.socket.socket objects) runs on our loop
+    with lkl's transport: the kernel's TCP, waited for in the kernel."""
+    out = run_ok("""
+        import asyncio, lkl, lkl.asyncio as la
+
+        async def echo(reader, writer):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        async def main(kernel):
+            server = await asyncio.start_server(echo, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert type(writer.transport).__name__ == "LklTransport", writer.transport
+            opens = kernel.snmp()["Tcp"]["PassiveOpens"]
+            writer.write(b"x" * 100000)
+            got = await reader.readexactly(100000)
+            writer.close()
+            await writer.wait_closed()
+            server.close()
+            await server.wait_closed()
+            return len(got), opens
+
+        with lkl.boot() as kernel, lkl.patched(kernel):
+            n, opens = la.run(asyncio.wait_for(main(kernel), 30))
+        print(n, opens >= 1)
+    """, timeout=60)
+    assert out.split() == ["100000", "True"]
