@@ -140,6 +140,8 @@ extension = Extension(
         "lkl/_net.pxi",
         "lkl/_relay.pxi",
         "lkl/_relay.h",
+        "lkl/_control.pxi",
+        "lkl/includes/control.pxd",
         "lkl/includes/netdev.pxd",
         "lkl/includes/lkl.pxd",
         "lkl/includes/glue.pxd",

@@ -102,6 +102,8 @@ def boot(
     nics: Iterable[Any] = (),
     max_fds: int = DEFAULT_MAX_FDS,
     nameservers: Iterable[str] | None = None,
+    control: str | None = None,
+    console_signal: int | None = None,
 ) -> Kernel:
     """Boot the Linux kernel in this process and return it.
 
@@ -123,6 +125,10 @@ def boot(
     command-line fragments are appended; see ``Kernel.nics``).
     ``nameservers``: the DNS servers (IP addresses) that lkl.resolver asks
     through this kernel; None: those of the host's /etc/resolv.conf.
+    ``control``: serve the kernel to this user's other processes as that
+    name (``Kernel.serve_control``; ``python -m lkl attach NAME``).
+    ``console_signal``: a signal number whose arrival starts serving a
+    control socket named after the pid (none unless asked; see lkl.control).
 
     One kernel per process: booting while one runs raises KernelError, and
     so does booting after a halt, because the kernel's static state cannot
@@ -158,6 +164,9 @@ def boot(
     if len({id(n) for n in nic_list}) != len(nic_list):
         raise ValueError("the same Nic is listed twice")
     servers = _nameserver_list(nameservers)
+    if control is not None:
+        from lkl import control as _control
+        _control.check_name(control)  # before booting: a refusal costs no kernel
 
     with _lock:
         if kernel() is not None:
@@ -196,6 +205,11 @@ def boot(
         try:
             k._setup()
             k._set_max_fds(max_fds)
+            if control is not None:
+                k.serve_control(control)
+            if console_signal is not None:
+                from lkl import control as _control
+                _control.install_console_signal(k, console_signal)
         except BaseException:
             k.halt()
             raise
@@ -300,6 +314,7 @@ class Kernel:
                 return
             self._halted = True
             if not _lkl.in_forked_child():
+                _lkl._control_stop()  # its clients run calls in this kernel
                 _lkl._halt()
                 # The devices are freed only now that no kernel runs.
                 for nic in self._nics:
@@ -400,6 +415,8 @@ class Kernel:
             self._check()
             nic._attach(self)
             self._nics.append(nic)
+            if _lkl._control_path():
+                _lkl._control_add_netdev(nic._dev)
         return nic
 
     def add_route(self, dst: str, via: str | None = None, dev: Device | None = None) -> None:
@@ -514,6 +531,30 @@ class Kernel:
         finally:
             _lkl.syscall("close", fd)
         return names
+
+    # ---- control endpoint and diagnosis (lkl.control, lkl.connections) -----
+
+    def serve_control(self, name: str) -> str:
+        """Serve this kernel to this user's other processes as ``name``.
+
+        Returns the Unix socket's path (see lkl.control).  Tools attach with
+        ``python -m lkl attach NAME -- ss -tni``.  OSError (EEXIST) if a live
+        process serves that name, EBUSY if this one serves already.
+        """
+        self._check()
+        from lkl import control
+        return control.serve(self, name)
+
+    def stop_control(self) -> None:
+        """Stop serving the control socket (idempotent)."""
+        from lkl import control
+        control.stop()
+
+    def connections(self, tcp: bool = True, udp: bool = True) -> list[Any]:
+        """The kernel's TCP and UDP sockets, as ``ss`` lists them (lkl.connections)."""
+        self._check()
+        from lkl import connections
+        return connections.connections(self, tcp=tcp, udp=udp)
 
     # ---- knobs and counters ------------------------------------------------
 

@@ -10,7 +10,8 @@ One extension module, made of several included files (like uvloop):
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
 - ``_epoll.pxi``: waiting in a kernel epoll (lkl.asyncio.EventLoop's engine);
 - ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them);
-- ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c).
+- ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c);
+- ``_control.pxi``: the control endpoint and packet capture (lkl/control.py).
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -30,6 +31,7 @@ from lkl.includes.connect cimport *
 from lkl.includes.glue cimport *
 from lkl.includes.lkl cimport *
 from lkl.includes.netdev cimport *
+from lkl.includes.control cimport *
 
 import errno as _errno
 import math as _math
@@ -45,3 +47,4 @@ include "_select.pxi"
 include "_epoll.pxi"
 include "_net.pxi"
 include "_relay.pxi"
+include "_control.pxi"

@@ -5,6 +5,10 @@
   a Python program on the kernel's network stack (:mod:`lkl.cli.run`).
 - ``python -m lkl proxy [options]``: the sandboxed TCP/TLS terminator
   (:mod:`lkl.cli.proxy`, :mod:`lkl.proxy`).
+- ``python -m lkl exec [options] -- PROGRAM [args]``: an unmodified native
+  program on its own kernel through the preload library (:mod:`lkl.cli.exec`).
+- ``python -m lkl attach NAME [-- TOOL args]`` and ``python -m lkl ls``:
+  tools and a console on a live instance (:mod:`lkl.cli.attach`, :mod:`lkl.cli.ls`).
 
 The kernel options are shared by every subcommand (:mod:`lkl.cli.options`).
 Bad options print a message and exit with code 2; ``--help`` works on each.
@@ -15,7 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lkl.cli import options, proxy, run
+from lkl.cli import attach, ls, options, proxy, run
+from lkl.cli import exec as exec_
 
 __all__ = ["main", "parser"]
 
@@ -36,6 +41,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                    "print its counters, halt (what make demo runs).")
     run_parser = run.add_parser(sub)
     proxy.add_parser(sub)
+    exec_.add_parser(sub)
+    attach.add_parser(sub)
+    ls.add_parser(sub)
     return p, run_parser
 
 
@@ -58,7 +66,19 @@ def main(argv: list[str] | None = None) -> int:
             run_parser.error(str(e))
     if argv[0] == "proxy":
         return proxy.main(argv[1:])
+    if argv[0] == "exec" and "--" in argv:
+        # Everything after the first "--" is the program's, untouched.
+        cut = argv.index("--")
+        args = p.parse_args([*argv[:cut], "--", argv[cut + 1] if cut + 1 < len(argv) else ""])
+        args.args = argv[cut + 2:]
+        if not args.program:
+            p.error("exec: give the program to run after --")
+        return exec_.main(args)
     args = p.parse_args(argv)
+    if args.command == "exec":
+        return exec_.main(args)
+    if args.command in ("attach", "ls"):
+        return int(args.main(args))
     if args.command == "demo":
         from lkl.cli import demo
 

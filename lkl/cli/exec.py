@@ -62,6 +62,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     nic.add_argument("--tap", metavar="NAME", help="a TAP device as the NIC")
     nic.add_argument("--raw", metavar="IFNAME",
                      help="an existing interface through AF_PACKET as the NIC")
+    nic.add_argument("--nic", metavar="tap:NAME|raw:IFNAME",
+                     help="the NIC, spelled as python -m lkl run spells it")
     parser.add_argument("--address", action="append", default=[], metavar="CIDR",
                         help="an address of the NIC, e.g. 10.0.0.2/24 (repeatable)")
     parser.add_argument("--gateway", action="append", default=[], metavar="ADDR",
@@ -92,6 +94,12 @@ def environment(args: argparse.Namespace,
     env = dict(os.environ if base is None else base)
     for key in [k for k in env if k.startswith("LKL_") and k != "LKL_PRELOAD_LIBRARY"]:
         del env[key]
+    nic_spec = getattr(args, "nic", None)
+    if nic_spec:
+        kind, _, name = nic_spec.partition(":")
+        if kind not in ("tap", "raw") or not name:
+            raise ValueError(f"--nic expects tap:NAME or raw:IFNAME, not {nic_spec!r}")
+        args.tap, args.raw = (name, None) if kind == "tap" else (None, name)
     if args.offload and args.offload.upper() in OFFLOAD_PRESETS:
         args.offload = args.offload.upper()
     for sysctl in args.sysctl:

@@ -193,7 +193,7 @@ def add_kernel_options(parser: argparse.ArgumentParser) -> None:
                    help="a DNS server asked through the kernel (repeatable; default: "
                    "the host's /etc/resolv.conf)")
     g.add_argument("--control", metavar="NAME",
-                   help="serve a control socket for 'python -m lkl attach' (not yet supported)")
+                   help="serve a control socket for 'python -m lkl attach NAME'")
     g.add_argument("--config", metavar="FILE",
                    help=f"settings from a JSON or TOML file (default: ${CONFIG_ENV})")
 
@@ -313,8 +313,12 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
     if args.control is not None:
         opts.control = args.control
     if opts.control is not None:
-        raise OptionsError("--control is not yet supported (it comes with "
-                           "'python -m lkl attach')")
+        from lkl import control
+
+        try:
+            control.check_name(opts.control)
+        except (OSError, ValueError) as e:
+            raise OptionsError(f"--control: {e}") from e
     return opts
 
 
@@ -338,7 +342,7 @@ def boot_kernel(opts: KernelOptions) -> Any:
                             else lkl.Offload.NONE))
     kernel = lkl.boot(memory=opts.memory, syscall_mode=opts.syscall_mode,
                       pin_cpu=opts.pin_cpu, nics=nics,
-                      nameservers=opts.nameservers or None)
+                      nameservers=opts.nameservers or None, control=opts.control)
     try:
         for nic, spec in zip(nics, opts.nics, strict=True):
             nic.up()

@@ -202,6 +202,8 @@ class Nic:
         self._kernel = k
 
     def _free(self) -> None:
+        from lkl import capture
+        capture.stop_all(self)  # a capture holds the device
         self._dev.free()
 
     def _k(self) -> Kernel:
@@ -309,6 +311,22 @@ class Nic:
     def set_busy_poll(self, us: int) -> None:
         """How long the device's poller spins before sleeping (0: sleep at once)."""
         self._dev.set_busy_poll(int(us))
+
+    # ---- packet capture (lkl.capture) ----------------------------------------
+
+    def capture(self, path_or_file: Any, snaplen: int = 65535, count: int | None = None,
+                stop: Any = None, ring_bytes: int = 4 << 20) -> Any:
+        """Capture every frame this device moves, both ways, to a pcap file.
+
+        ``path_or_file``: a path, a binary file or an fd.  ``snaplen``: bytes
+        kept per frame; ``count``: stop recording after that many frames;
+        ``stop``: None, a duration in seconds or a threading.Event that ends
+        the capture.  Returns an lkl.capture.Capture (``stop()``, ``stats``,
+        ``wait``; a context manager).  OSError (EBUSY) if one already runs.
+        """
+        from lkl import capture
+        return capture.capture(self, path_or_file, snaplen=snaplen, count=count, stop=stop,
+                               ring_bytes=ring_bytes)
 
     # ---- counters ----------------------------------------------------------
 

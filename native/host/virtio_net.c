@@ -70,6 +70,7 @@
 #include "virtio.h"
 #include "net_ifindex.h"
 #include "serve.h"
+#include "capture.h"
 
 #define RXQ		0
 #define TXQ		1
@@ -127,6 +128,7 @@ struct lkl_netdev {
 	struct iovec tx_iov[MAX_IOV];
 
 	struct lkl_netdev_stats stats;
+	struct lkl_capture *capture;	/* set under both queue locks */
 };
 
 static struct lkl_netdev *to_net(struct virtio_dev *vdev)
@@ -386,6 +388,8 @@ static int rx_batch(struct lkl_netdev *dev, int *irq)
 			}
 			continue;
 		}
+		if (__builtin_expect(dev->capture != NULL, 0))
+			capture_frame(dev->capture, frame, fcnt, len);
 
 		/* The headers to check: in place when the first buffer has them. */
 		hl = len < NET_PEEK_LEN ? len : NET_PEEK_LEN;
@@ -488,6 +492,8 @@ static enum tx_result tx_one(struct lkl_netdev *dev, struct virtq_chain *c)
 	}
 	STAT_ADD(dev, tx_packets, 1);
 	STAT_ADD(dev, tx_bytes, flen);
+	if (__builtin_expect(dev->capture != NULL, 0))
+		capture_frame(dev->capture, frame, fcnt, flen);
 	return tx_flush(dev) ? TX_DONE_TAIL_KEPT : TX_DONE;
 }
 
@@ -956,6 +962,22 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 fail:
 	net_destroy(dev);
 	return err;
+}
+
+int netdev_set_capture(struct lkl_netdev *dev, struct lkl_capture *old,
+		       struct lkl_capture *cap)
+{
+	int r = -EBUSY;
+
+	pthread_mutex_lock(&dev->queues[RXQ].lock);
+	pthread_mutex_lock(&dev->queues[TXQ].lock);
+	if (dev->capture == old) {
+		dev->capture = cap;
+		r = 0;
+	}
+	pthread_mutex_unlock(&dev->queues[TXQ].lock);
+	pthread_mutex_unlock(&dev->queues[RXQ].lock);
+	return r;
 }
 
 static int cmdline_id(const struct lkl_netdev *dev)

@@ -14,6 +14,10 @@ ldconfig -p | grep -q 'libseccomp\.so\.2 ' || need_apt+=(libseccomp2)
 for tool in curl iperf3 socat nginx; do
 	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || need_apt+=("$tool")
 done
+# The attach and capture tests: sysctl (procps), tcpdump, strace.
+for tool in sysctl tcpdump strace; do
+	command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
 	# Tool names that are not package names.
 	pkgs=()
@@ -21,6 +25,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 		case "$p" in
 		ip) pkgs+=(iproute2) ;;
 		nginx) pkgs+=(nginx-light) ;;
+		sysctl) pkgs+=(procps) ;;
 		*) pkgs+=("$p") ;;
 		esac
 	done
@@ -39,4 +44,5 @@ python3 -m pip install -q --disable-pip-version-check \
 python3 -m pip install -q --disable-pip-version-check uvloop
 # TLS, DNS and CLI tests (lkl.ssl, lkl.resolver): test certificates, DNS messages, an HTTPS client.
 python3 -m pip install -q --disable-pip-version-check cryptography dnspython requests
+python3 -m pip install -q --disable-pip-version-check dpkt	# pcap checks (test_capture.py)
 echo "[lkl setup] python packages present"

@@ -146,7 +146,7 @@ def test_help_everywhere() -> None:
     (["run", "--sysctl", "novalue", "x.py"], "key=value"),
     (["run", "--syscall-mode", "fast", "x.py"], "invalid choice"),
     (["run", "--offload", "TURBO", "x.py"], "unknown offload"),
-    (["run", "--control", "k1", "-c", "pass"], "not yet supported"),
+    (["run", "--control", ".bad", "-c", "pass"], "control name"),
     (["run", "--no-patch", "--memory", "1M", "-c", "pass"], "at least 16M"),
     (["run", "--bogus", "x.py"], "unrecognized arguments: --bogus"),
 ])
