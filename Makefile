@@ -38,6 +38,7 @@ bench: setup build
 	$(PYTHON) bench/connect.py
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
+	$(PYTHON) bench/python_net.py --repeat 3 --c10k
 	$(PYTHON) bench/proxy.py
 	@if command -v iperf3 >/dev/null; then $(PYTHON) bench/iperf3.py --repeat 3; fi
 	@if [ -f bench/attach.py ]; then $(PYTHON) bench/attach.py; fi

@@ -136,6 +136,7 @@ extension = Extension(
         "lkl/_addr.pxi",
         "lkl/_socket.pxi",
         "lkl/_select.pxi",
+        "lkl/_epoll.pxi",
         "lkl/_net.pxi",
         "lkl/_relay.pxi",
         "lkl/_relay.h",

@@ -74,6 +74,9 @@ def main() -> int:
     stream = RESULTS / "tcp_stream.md"
     if stream.exists():
         out += [stream.read_text(), ""]
+    python_net = RESULTS / "python_net.md"
+    if python_net.exists():
+        out += [python_net.read_text().replace("# ", "## ", 1), ""]
     iperf3 = RESULTS / "iperf3.md"  # bench/iperf3.py: unmodified iperf3, preloaded
     if iperf3.exists():
         out += [iperf3.read_text(), ""]

@@ -17,7 +17,8 @@ standard library's socket API::
 - Files and counters: ``Kernel.read_text``, ``sysctl``, ``snmp``...
 - Sockets: :class:`Socket` (the stdlib socket API), :func:`select`,
   :func:`poll`, the kernel's constants (``AF_*``, ``SOCK_*``, ``SO_*``...),
-  and :mod:`lkl.asyncio` for asyncio streams.
+  and :mod:`lkl.asyncio` (an event loop that waits in the kernel, asyncio
+  streams).
 - Network devices: :class:`Nic` on a :class:`Tap`, :class:`RawSocket` or
   :class:`Pipe` backend, with :class:`Offload` bits (``boot(nics=...)``,
   ``Kernel.add_nic``, ``add_route``, ``add_neighbor``, ``set_qdisc``).

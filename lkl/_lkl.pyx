@@ -8,6 +8,7 @@ One extension module, made of several included files (like uvloop):
 - ``_addr.pxi``: socket addresses, as the standard library spells them;
 - ``_socket.pxi``: the socket type's kernel calls (``_SocketBase``);
 - ``_select.pxi``: ``select()`` and ``poll()`` over kernel sockets;
+- ``_epoll.pxi``: waiting in a kernel epoll (lkl.asyncio.EventLoop's engine);
 - ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them);
 - ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c);
 - ``_control.pxi``: the control endpoint and packet capture (lkl/control.py).
@@ -43,6 +44,7 @@ include "_core.pxi"
 include "_addr.pxi"
 include "_socket.pxi"
 include "_select.pxi"
+include "_epoll.pxi"
 include "_net.pxi"
 include "_relay.pxi"
 include "_control.pxi"

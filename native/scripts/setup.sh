@@ -40,6 +40,8 @@ echo "[lkl setup] system packages present"
 python3 -m pip install -q --disable-pip-version-check \
 	"cython>=3" setuptools wheel pytest pytest-timeout hypothesis pyroute2 psutil \
 	ruff mypy
+# uvloop: the host-side reference loop of bench/python_net.py.
+python3 -m pip install -q --disable-pip-version-check uvloop
 # TLS, DNS and CLI tests (lkl.ssl, lkl.resolver): test certificates, DNS messages, an HTTPS client.
 python3 -m pip install -q --disable-pip-version-check cryptography dnspython requests
 python3 -m pip install -q --disable-pip-version-check dpkt	# pcap checks (test_capture.py)

@@ -143,12 +143,14 @@ def in_netns(ns_name: str, body: str, timeout: float = 90) -> str:
 # ("" for none), timeout, kernel memory.  Prints "<server's sha256> <bytes> <qdisc
 # drops or -1> <RetransSegs>".
 PIPE_PEER = """
-import hashlib, random, sys, lkl
+import hashlib, os, random, sys, lkl
 from lkl import tc
 fd, me, server, role = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 nbytes, seed, spec, timeout = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
 nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
-k = lkl.boot(memory=sys.argv[9], nics=[nic])
+# The mode these tests were written for, stated (boot()'s default is direct).
+k = lkl.boot(memory=sys.argv[9], nics=[nic],
+             syscall_mode=os.environ.get("LKL_TEST_SYSCALL_MODE", "shadow"))
 nic.up()
 nic.add_address(me + "/24")
 if spec:

@@ -1,4 +1,8 @@
-"""asyncio streams over the kernel's TCP (lkl.asyncio)."""
+"""asyncio streams over the kernel's TCP (lkl.asyncio).
+
+Every test runs twice: on the stock asyncio loop (lkl sockets seen through
+their host eventfds) and on lkl.asyncio.EventLoop (waiting in the kernel).
+"""
 
 import asyncio
 import hashlib
@@ -9,9 +13,21 @@ import pytest
 import lkl
 import lkl.asyncio as lkl_asyncio
 
+_loop_kind = "stock"
+
+
+@pytest.fixture(autouse=True, params=["stock", "kernel"])
+def loop_kind(request):
+    """Which event loop run() uses for this test."""
+    global _loop_kind
+    _loop_kind = request.param
+    yield request.param
+    _loop_kind = "stock"
+
 
 def run(coro, timeout=60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+    runner = lkl_asyncio.run if _loop_kind == "kernel" else asyncio.run
+    return runner(asyncio.wait_for(coro, timeout))
 
 
 async def _round_trip(reader, writer, seed, size, chunk):

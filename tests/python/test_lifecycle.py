@@ -3,6 +3,8 @@
 import pytest
 from helpers import KERNEL_SLEEPERS, run_ok, run_python
 
+import lkl._kernel
+
 pytestmark = pytest.mark.isolated
 
 
@@ -14,7 +16,8 @@ def test_boot_halt_and_calls_after_halt():
         assert lkl.kernel() is k
         assert k.version.startswith("6.12"), k.version
         assert k.getpid() == 1
-        assert k.syscall_mode == "shadow"
+        assert k.syscall_mode == "direct"        # the fast default
+        assert "nohz=off" in k.read_text("/proc/cmdline").split()
         s = k.socket()
         k.halt()
         assert k.halted and lkl.kernel() is None
@@ -39,6 +42,46 @@ def test_boot_halt_and_calls_after_halt():
         print("log has", len(k.log), "chars; version", k.version)
     """)
     assert "socket: [Errno 19] the kernel is not running" in out
+
+
+def test_boot_defaults_fd_limit_and_the_paper_baseline_one_argument_away():
+    out = run_ok("""
+        import lkl
+        k = lkl.boot(syscall_mode="shadow", max_fds=50000)
+        assert k.syscall_mode == "shadow"
+        assert "nohz=off" not in k.read_text("/proc/cmdline").split()
+        limits = [l for l in k.read_text("/proc/self/limits").splitlines()
+                  if l.startswith("Max open files")][0].split()
+        assert limits[3:5] == ["50000", "50000"], limits
+        assert int(k.sysctl("fs.epoll.max_user_watches")) >= 50000
+        # More sockets than the kernel's old default limit of 1024.
+        socks = [k.socket() for _ in range(3000)]
+        for s in socks:
+            s.close()
+        k.halt()
+        for bad, exc in (({"max_fds": 10}, ValueError), ({"max_fds": "many"}, TypeError)):
+            try:
+                lkl.boot(**bad)
+            except exc:
+                pass
+            else:
+                raise AssertionError(bad)
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_default_boot_has_a_million_fds_and_direct_mode():
+    out = run_ok("""
+        import lkl
+        with lkl.boot() as k:
+            limits = [l for l in k.read_text("/proc/self/limits").splitlines()
+                      if l.startswith("Max open files")][0].split()
+            print(k.syscall_mode, limits[3], k.read_text("/proc/meminfo").split()[1])
+    """)
+    mode, fds, mem_kib = out.split()
+    assert mode == "direct" and int(fds) == lkl._kernel.DEFAULT_MAX_FDS
+    assert int(mem_kib) > 200 * 1024     # the 256M default
 
 
 def test_context_manager_halts():

@@ -1,14 +1,18 @@
 """asyncio streams over the kernel's TCP: open_connection and start_server.
 
 They return the standard ``asyncio.StreamReader``/``asyncio.StreamWriter``
-and an ``asyncio.Server``-like object, on any event loop with
-``add_reader`` (the default selector loop, uvloop).
+and an ``asyncio.Server``-like object, with or without TLS (``ssl=``), on
+any event loop with ``add_reader``: best on :class:`lkl.asyncio.EventLoop`
+(which waits in the kernel), and also on the stock selector loop or uvloop.
 
-How it waits: each lkl socket has a host endpoint (``Socket.fileno()``)
-that is readable while the kernel socket is readable and writable while
-it is writable.  The transport waits on it with ``loop.add_reader``, and
-with ``loop.add_writer`` only while it has buffered data the kernel did
-not take, so writing never spins.
+How it waits: on ``lkl.asyncio.EventLoop`` the transport registers the
+socket itself (``loop.add_reader(sock, ...)``), which goes to the loop's
+kernel epoll: no host fd at all.  On another loop each lkl socket has a
+host endpoint (``Socket.fileno()``) that is readable while the kernel
+socket is readable and writable while it is writable.  The transport
+waits on it with ``loop.add_reader``, and with ``loop.add_writer`` only
+while it has buffered data the kernel did not take, so writing never
+spins.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from __future__ import annotations
 import asyncio as _asyncio
 import collections
 import errno
+import inspect
+import ssl as _ssl
 import warnings
+from asyncio import sslproto as _sslproto
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lkl import _lkl
 from lkl._kernel import Kernel
+from lkl._lkl import KernelError
 from lkl._socket import Socket
+from lkl.asyncio.loop import EventLoop
 from lkl.constants import (
     AF_INET,
     AF_INET6,
@@ -35,7 +44,7 @@ from lkl.constants import (
     TCP_NODELAY,
 )
 
-__all__ = ["LklTransport", "Server", "open_connection", "start_server"]
+__all__ = ["LklTransport", "Server", "open_connection", "ssl_protocol", "start_server"]
 
 _DEFAULT_LIMIT = 2**16
 _ACCEPT_RETRY_DELAY = 1.0
@@ -47,17 +56,78 @@ def _family(host: str | None) -> int:
     return AF_INET6 if host and ":" in host else AF_INET
 
 
+def _native(loop: _asyncio.AbstractEventLoop) -> bool:
+    """True on a loop that waits for lkl sockets in the kernel."""
+    return isinstance(loop, EventLoop)
+
+
+def ssl_protocol(
+    loop: _asyncio.AbstractEventLoop,
+    app_protocol: _asyncio.BaseProtocol,
+    sslcontext: _ssl.SSLContext,
+    waiter: _asyncio.Future[None] | None,
+    **kwargs: Any,
+) -> Any:
+    """The stdlib's TLS layer (``asyncio.sslproto.SSLProtocol``) for an LklTransport.
+
+    Keyword arguments as ``loop._make_ssl_transport``: server_side,
+    server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+    call_connection_made.
+    """
+    server_side = kwargs.pop("server_side", False)
+    server_hostname = kwargs.pop("server_hostname", None)
+    # Unset timeouts are left out (Python 3.10 has no ssl_shutdown_timeout).
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return _sslproto.SSLProtocol(loop, app_protocol, sslcontext, waiter,  # type: ignore[arg-type]
+                                 server_side,
+                                 server_hostname, **kwargs)
+
+
+def _ssl_context(ssl: _ssl.SSLContext | bool | None) -> _ssl.SSLContext | None:
+    if ssl is None or ssl is False:
+        return None
+    if ssl is True:
+        return _ssl.create_default_context()
+    if not isinstance(ssl, _ssl.SSLContext):
+        raise TypeError(f"ssl must be an ssl.SSLContext, True or None, not {type(ssl).__name__}")
+    return ssl
+
+
+# asyncio.Server's _attach/_detach take the transport from Python 3.12 on.
+_SERVER_TAKES_TRANSPORT = len(
+    inspect.signature(_asyncio.Server._attach).parameters) > 1  # type: ignore[attr-defined]
+
+
+def _server_attach(server: Any, transport: LklTransport) -> None:
+    if isinstance(server, Server) or _SERVER_TAKES_TRANSPORT:
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def _server_detach(server: Any, transport: LklTransport) -> None:
+    if isinstance(server, Server) or _SERVER_TAKES_TRANSPORT:
+        server._detach(transport)
+    else:
+        server._detach()
+
+
 class LklTransport(_asyncio.Transport):
     """An asyncio transport over a connected, non-blocking lkl stream socket.
 
-    It reads when the socket's host endpoint says the kernel socket is
-    readable, sends at once when it can, and buffers the rest, waiting for
-    the endpoint to be writable only while data is buffered.  Flow control
+    It reads when the loop reports the socket readable (on
+    lkl.asyncio.EventLoop from the kernel's epoll, elsewhere through the
+    socket's host endpoint), sends at once when it can, and buffers the
+    rest, waiting for writability only while data is buffered.  It feeds
+    plain protocols (data_received) and buffered ones (get_buffer /
+    buffer_updated, as asyncio's TLS layer).  Flow control
     (pause_writing/resume_writing, pause_reading/resume_reading) follows
     asyncio's selector transports.
     """
 
     max_size = 256 * 1024
+    # loop.start_tls() may layer TLS over it.
+    _start_tls_compatible = True
 
     def __init__(
         self,
@@ -66,7 +136,7 @@ class LklTransport(_asyncio.Transport):
         protocol: _asyncio.BaseProtocol,
         waiter: _asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
-        server: Server | None = None,
+        server: Any = None,
     ) -> None:
         super().__init__()
         self._info: dict[str, Any] = dict(extra or {})
@@ -74,8 +144,11 @@ class LklTransport(_asyncio.Transport):
         self._sock: Socket | None = sock
         self._protocol: Any = protocol
         self._server = server
-        self._rfd = sock.fileno()
-        self._writing = False
+        self._native = _native(loop)
+        # The object the loop watches: the socket itself on a loop that
+        # waits in the kernel, else its host endpoint.
+        self._rfd: Any = sock if self._native else sock.fileno()
+        self._wfd: Any = None
         self._buffer: collections.deque[bytes | memoryview] = collections.deque()
         self._buffer_size = 0
         self._closing = False
@@ -93,7 +166,7 @@ class LklTransport(_asyncio.Transport):
                 except OSError:
                     self._info[key] = None
         if server is not None:
-            server._attach(self)
+            _server_attach(server, self)
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._add_reader)
         if waiter is not None:
@@ -105,7 +178,8 @@ class LklTransport(_asyncio.Transport):
 
     def __repr__(self) -> str:
         state = "closed" if self._sock is None else ("closing" if self._closing else "open")
-        return f"<lkl.asyncio.LklTransport {state} rfd={self._rfd}>"
+        where = f"kfd={self._sock.kfd}" if self._sock is not None else ""
+        return f"<lkl.asyncio.LklTransport {state} {where}>"
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if self._sock is not None:
@@ -120,6 +194,9 @@ class LklTransport(_asyncio.Transport):
 
     def _read_ready(self) -> None:
         if self._conn_lost or self._sock is None:
+            return
+        if isinstance(self._protocol, _asyncio.BufferedProtocol):
+            self._read_into_protocol()
             return
         try:
             data = self._sock.recv(self.max_size)
@@ -139,6 +216,39 @@ class LklTransport(_asyncio.Transport):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol(self) -> None:
+        """Receive straight into a BufferedProtocol's buffer (asyncio's TLS)."""
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            n = sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on lkl socket transport")
+            return
+        if not n:
+            self._read_eof()
+            return
+        try:
+            self._protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _read_eof(self) -> None:
         # End of stream stays readable: stop watching it either way.
@@ -212,12 +322,14 @@ class LklTransport(_asyncio.Transport):
     def _wait_writable(self, on: bool) -> None:
         if self._sock is None:
             return
-        if on and not self._writing:
+        # The socket itself (our loop) or its host endpoint, writable exactly
+        # while the kernel socket is.
+        if on and self._wfd is None:
+            self._wfd = self._rfd
             self._loop.add_writer(self._rfd, self._write_ready)
-            self._writing = True
-        elif not on and self._writing:
+        elif not on and self._wfd is not None:
+            self._wfd = None
             self._loop.remove_writer(self._rfd)
-            self._writing = False
 
     def _write_ready(self) -> None:
         if self._sock is None:
@@ -358,16 +470,15 @@ class LklTransport(_asyncio.Transport):
             if self._protocol is not None:
                 self._protocol.connection_lost(exc)
         finally:
-            if self._writing:
-                self._loop.remove_writer(self._rfd)
-                self._writing = False
+            if self._wfd is not None:
+                self._wait_writable(False)
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
             self._protocol = None
             server, self._server = self._server, None
             if server is not None:
-                server._detach(self)
+                _server_detach(server, self)
 
 
 def _set_result_unless_cancelled(fut: _asyncio.Future[Any], result: Any) -> None:
@@ -376,6 +487,9 @@ def _set_result_unless_cancelled(fut: _asyncio.Future[Any], result: Any) -> None
 
 
 async def _wait_writable(loop: _asyncio.AbstractEventLoop, sock: Socket) -> None:
+    if isinstance(loop, EventLoop):
+        await loop._lkl_wait(sock, True)
+        return
     fut: _asyncio.Future[None] = loop.create_future()
     fd = sock.fileno()
     loop.add_writer(fd, _set_result_unless_cancelled, fut, None)
@@ -410,20 +524,39 @@ async def open_connection(
     *,
     limit: int = _DEFAULT_LIMIT,
     family: int | None = None,
+    ssl: _ssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
 ) -> tuple[_asyncio.StreamReader, _asyncio.StreamWriter]:
     """Connect to (host, port) through the kernel's TCP.
 
     Returns the standard ``(StreamReader, StreamWriter)`` pair, like
     asyncio.open_connection().  ``family`` defaults to AF_INET6 for hosts
-    with a colon, else AF_INET.
+    with a colon, else AF_INET.  ``ssl`` (an ``ssl.SSLContext``, or True
+    for the default context) runs TLS over the connection with asyncio's
+    own TLS layer; ``server_hostname`` defaults to ``host``; the TLS
+    timeouts are asyncio's.  ``writer.start_tls()`` works too.
     """
     loop = _asyncio.get_running_loop()
+    context = _ssl_context(ssl)
+    if context is None and server_hostname is not None:
+        raise ValueError("server_hostname is only meaningful with ssl")
     sock = await _connect(kernel, host, port, family)
     reader = _asyncio.StreamReader(limit=limit, loop=loop)
     protocol = _asyncio.StreamReaderProtocol(reader, loop=loop)
     waiter: _asyncio.Future[None] = loop.create_future()
     try:
-        transport = LklTransport(loop, sock, protocol, waiter)
+        if context is None:
+            transport: Any = LklTransport(loop, sock, protocol, waiter)
+        else:
+            tls = ssl_protocol(
+                loop, protocol, context, waiter, server_side=False,
+                server_hostname=host if server_hostname is None else server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout)
+            LklTransport(loop, sock, tls)
+            transport = tls._app_transport
         await waiter
     except BaseException:
         sock.close()
@@ -447,8 +580,14 @@ class Server(_asyncio.AbstractServer):
         sockets: list[Socket],
         protocol_factory: Callable[[], _asyncio.BaseProtocol],
         backlog: int,
+        ssl: _ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
     ) -> None:
         self._loop = loop
+        self._ssl = ssl
+        self._ssl_timeouts = {"ssl_handshake_timeout": ssl_handshake_timeout,
+                              "ssl_shutdown_timeout": ssl_shutdown_timeout}
         self._sockets: list[Socket] | None = sockets
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -479,7 +618,10 @@ class Server(_asyncio.AbstractServer):
             return
         self._serving = True
         for sock in self._sockets:
-            self._loop.add_reader(sock.fileno(), self._accept_ready, sock)
+            self._loop.add_reader(self._watched(sock), self._accept_ready, sock)
+
+    def _watched(self, sock: Socket) -> Any:
+        return sock if _native(self._loop) else sock.fileno()
 
     def _accept_ready(self, sock: Socket) -> None:
         for _ in range(self._backlog):
@@ -487,12 +629,15 @@ class Server(_asyncio.AbstractServer):
                 conn, addr = sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
+            except KernelError:
+                self._stop_after_halt()
+                raise
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     self._loop.call_exception_handler({
                         "message": "lkl socket accept failed; retrying shortly",
                         "exception": exc, "socket": sock})
-                    self._loop.remove_reader(sock.fileno())
+                    self._loop.remove_reader(self._watched(sock))
                     self._serving = False
                     self._loop.call_later(_ACCEPT_RETRY_DELAY, self._start_serving)
                     return
@@ -500,11 +645,20 @@ class Server(_asyncio.AbstractServer):
             try:
                 conn.setblocking(False)
                 conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-                protocol = self._protocol_factory()
+                protocol: Any = self._protocol_factory()
+                if self._ssl is not None:
+                    protocol = ssl_protocol(self._loop, protocol, self._ssl, None,
+                                            server_side=True, **self._ssl_timeouts)
                 LklTransport(self._loop, conn, protocol, extra={"peername": addr}, server=self)
             except BaseException:
                 conn.close()
                 raise
+
+    def _stop_after_halt(self) -> None:
+        # The kernel is gone: nothing more to accept; stop watching.
+        for sock in self._sockets or ():
+            self._loop.remove_reader(self._watched(sock))
+        self._serving = False
 
     def get_loop(self) -> _asyncio.AbstractEventLoop:
         """The event loop the server runs on."""
@@ -529,7 +683,7 @@ class Server(_asyncio.AbstractServer):
             return
         for sock in sockets:
             if self._serving and sock.kfd >= 0:
-                self._loop.remove_reader(sock.fileno())
+                self._loop.remove_reader(self._watched(sock))
             sock.close()
         self._serving = False
         fut = self._serving_forever_fut
@@ -600,15 +754,21 @@ async def start_server(
     backlog: int = 100,
     reuse_address: bool = True,
     start_serving: bool = True,
+    ssl: _ssl.SSLContext | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
 ) -> Server:
     """Serve TCP connections on (host, port) of the kernel's stack.
 
     Like asyncio.start_server(): ``client_connected_cb(reader, writer)``
     (a function or coroutine) runs for each connection with the standard
     StreamReader/StreamWriter.  ``host`` None or "" listens on all IPv4
-    addresses; port 0 picks a free port (see ``server.sockets``).
+    addresses; port 0 picks a free port (see ``server.sockets``).  ``ssl``
+    (a server-side ``ssl.SSLContext``) serves TLS with asyncio's own TLS
+    layer.
     """
     loop = _asyncio.get_running_loop()
+    context = _ssl_context(ssl)
     host = host or "0.0.0.0"
     sock = kernel.socket(family or _family(host), SOCK_STREAM)
     try:
@@ -625,7 +785,8 @@ async def start_server(
         reader = _asyncio.StreamReader(limit=limit, loop=loop)
         return _asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
 
-    server = Server(loop, [sock], factory, backlog)
+    server = Server(loop, [sock], factory, backlog, context, ssl_handshake_timeout,
+                    ssl_shutdown_timeout)
     if start_serving:
         await server.start_serving()
     return server
