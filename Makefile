@@ -38,6 +38,7 @@ bench: setup build
 	$(PYTHON) bench/connect.py
 	@if [ -f bench/getpid.py ]; then $(PYTHON) bench/getpid.py; fi
 	@if [ -f bench/tcp_stream.py ]; then $(PYTHON) bench/tcp_stream.py --repeat 3; fi
+	$(PYTHON) bench/zerocopy.py
 	$(PYTHON) bench/report.py
 
 # The kernel's packetdrill selftests (IPv4 and IPv6) on lkl through
