@@ -19,6 +19,12 @@
  * carries SO_EE_CODE_ZEROCOPY_COPIED: true, the bytes were copied, and
  * the caller's buffer is not referenced once sendmsg returns.
  *
+ * A buffer with pages (mapped inside the kernel) goes the same way with
+ * a fill that references its pages (get_page, one VMA lookup per
+ * segment): the kernel's zerocopy semantics, without the nommu GUP's
+ * find_vma for every page.  Fast Open and not-yet-connected sockets keep
+ * the kernel's own path, which reaches the same pages through GUP.
+ *
  * The hook is tcp_prot.sendmsg and tcpv6_prot.sendmsg, set once at boot;
  * every other send goes straight to tcp_sendmsg.
  */
@@ -130,8 +136,66 @@ static int copy_fill_skb_from_iter(struct sk_buff *skb, struct iov_iter *from,
 	return 0;
 }
 
-static int copied_zerocopy_sendmsg(struct sock *sk, struct msghdr *msg,
-				   size_t size)
+/*
+ * msg->sg_from_iter for memory mapped inside the kernel: reference its
+ * pages, as the nommu GUP would, but with one VMA lookup per segment
+ * instead of one per page (find_vma is most of GUP's cost here).
+ */
+static int ref_fill_skb_from_iter(struct sk_buff *skb, struct iov_iter *from,
+				  size_t length)
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma = NULL;
+	int err = 0;
+
+	mmap_read_lock(mm);
+	while (length && iov_iter_count(from)) {
+		unsigned long addr = (unsigned long)iter_iov_addr(from);
+		size_t off = offset_in_page(addr);
+		size_t n = min3(length, seg_left(from), PAGE_SIZE - off);
+		int frag = shinfo->nr_frags;
+		skb_frag_t *last = frag ? &shinfo->frags[frag - 1] : NULL;
+		struct page *page;
+
+		if (!n) {		/* an empty iovec element */
+			iov_iter_advance(from, 0);
+			continue;
+		}
+		if (!vma || addr < vma->vm_start || addr + n > vma->vm_end) {
+			vma = find_vma(mm, addr);
+			if (!vma || addr < vma->vm_start ||
+			    addr + n > vma->vm_end || !virt_addr_valid(addr) ||
+			    (vma->vm_flags & (VM_IO | VM_PFNMAP)) ||
+			    !(vma->vm_flags & VM_READ)) {
+				err = -EFAULT;
+				break;
+			}
+		}
+		page = virt_to_page((void *)addr);
+		if (last && skb_frag_page(last) == page &&
+		    skb_frag_off(last) + skb_frag_size(last) == off) {
+			skb_frag_size_add(last, n);
+		} else {
+			if (frag == MAX_SKB_FRAGS) {
+				err = -EMSGSIZE;
+				break;
+			}
+			get_page(page);		/* dropped when the skb is freed */
+			skb_fill_page_desc(skb, frag, page, off, n);
+			skb->truesize += PAGE_SIZE;
+		}
+		skb->data_len += n;
+		skb->len += n;
+		length -= n;
+		iov_iter_advance(from, n);
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+static int ubuf_sendmsg(struct sock *sk, struct msghdr *msg, size_t size,
+			bool referenced)
 {
 	struct ubuf_info *uarg;
 	int ret;
@@ -143,9 +207,12 @@ static int copied_zerocopy_sendmsg(struct sock *sk, struct msghdr *msg,
 		release_sock(sk);
 		return -ENOBUFS;
 	}
-	uarg_to_msgzc(uarg)->zerocopy = 0;	/* reported as COPIED */
+	/* Without SG, TCP copies whatever the fill would have done. */
+	if (!referenced || !(sk->sk_route_caps & NETIF_F_SG))
+		uarg_to_msgzc(uarg)->zerocopy = 0;	/* reported as COPIED */
 	msg->msg_ubuf = uarg;
-	msg->sg_from_iter = copy_fill_skb_from_iter;
+	msg->sg_from_iter = referenced ? ref_fill_skb_from_iter :
+					 copy_fill_skb_from_iter;
 	ret = tcp_sendmsg_locked(sk, msg, size);
 	msg->msg_ubuf = NULL;
 	msg->sg_from_iter = NULL;
@@ -160,11 +227,18 @@ static int copied_zerocopy_sendmsg(struct sock *sk, struct msghdr *msg,
 
 static int lkl_tcp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 {
-	if ((msg->msg_flags & MSG_ZEROCOPY) && size && !msg->msg_ubuf &&
-	    sock_flag(sk, SOCK_ZEROCOPY) && user_backed_iter(&msg->msg_iter) &&
-	    !iter_has_pages(&msg->msg_iter))
-		return copied_zerocopy_sendmsg(sk, msg, size);
-	return tcp_sendmsg(sk, msg, size);
+	bool referenced;
+
+	if (!(msg->msg_flags & MSG_ZEROCOPY) || !size || msg->msg_ubuf ||
+	    !sock_flag(sk, SOCK_ZEROCOPY) || !user_backed_iter(&msg->msg_iter))
+		return tcp_sendmsg(sk, msg, size);
+	referenced = iter_has_pages(&msg->msg_iter);
+	/* Fast Open and connecting sockets: the kernel's own path (GUP) */
+	if (referenced && ((msg->msg_flags & MSG_FASTOPEN) ||
+			   !((1 << sk->sk_state) &
+			     (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))))
+		return tcp_sendmsg(sk, msg, size);
+	return ubuf_sendmsg(sk, msg, size, referenced);
 }
 
 static int __init zerocopy_init(void)
