@@ -102,6 +102,13 @@ def main() -> int:
         md.append(f"| {name} | {s['gbps_median']} | {s['sender_cpu_s_per_gb_median']} | "
                   f"{s.get('sender_cpu_vs_off_pct', 0):+.1f} % | "
                   f"{s['receiver_cpu_s_per_gb_median']} | {s['rounds']} |")
+    md += ["", "Copies of each payload byte on the sender's side: `off` 2 (lkl's "
+           "`tcp_sendmsg` into skb pages, then the host kernel's `tun_get_user` in the "
+           "TAP `writev`, charged to the sender process too); `kernel` 1 (only "
+           "`tun_get_user`: the skb frags are the buffer's own pages); `heap` 2 (arch/lkl "
+           "copies into kernel pages, completions COPIED). The host kernel's copy stays "
+           "in every variant, which bounds what removing lkl's copy can save; the "
+           "machine is shared, so single rounds vary by tens of percent."]
     (out / "zerocopy.md").write_text("\n".join(md) + "\n")
     print(json.dumps(summary))
     return 0
