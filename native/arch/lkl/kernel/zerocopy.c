@@ -36,6 +36,7 @@
 #include <net/sock.h>
 #include <net/tcp.h>
 #include <net/transp_v6.h>
+#include <net/udp.h>
 
 /*
  * The current segment's length.  iter_iov_len() is wrong for ITER_UBUF
@@ -241,11 +242,60 @@ static int lkl_tcp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	return ubuf_sendmsg(sk, msg, size, referenced);
 }
 
+/*
+ * UDP from host memory, one datagram at a time (corked sends keep the
+ * kernel's path): the same caller-supplied ubuf and copying fill.
+ */
+static int udp_zerocopy_sendmsg(struct sock *sk, struct msghdr *msg,
+				size_t size,
+				int (*send)(struct sock *, struct msghdr *, size_t))
+{
+	struct ubuf_info *uarg;
+	int ret;
+
+	if (!(msg->msg_flags & MSG_ZEROCOPY) || !size || msg->msg_ubuf ||
+	    !sock_flag(sk, SOCK_ZEROCOPY) || !user_backed_iter(&msg->msg_iter) ||
+	    (msg->msg_flags & MSG_MORE) || udp_test_bit(CORK, sk) ||
+	    READ_ONCE(udp_sk(sk)->pending) || iter_has_pages(&msg->msg_iter))
+		return send(sk, msg, size);
+	uarg = msg_zerocopy_realloc(sk, size, NULL);
+	if (!uarg)
+		return -ENOBUFS;
+	uarg_to_msgzc(uarg)->zerocopy = 0;	/* reported as COPIED */
+	msg->msg_ubuf = uarg;
+	msg->sg_from_iter = copy_fill_skb_from_iter;
+	ret = send(sk, msg, size);
+	msg->msg_ubuf = NULL;
+	msg->sg_from_iter = NULL;
+	if (ret < 0)
+		msg_zerocopy_put_abort(uarg, true);
+	else
+		net_zcopy_put(uarg);
+	return ret;
+}
+
+static int lkl_udp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+{
+	return udp_zerocopy_sendmsg(sk, msg, size, udp_sendmsg);
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+/* net/ipv6/udp_impl.h, which is not on the include path */
+int udpv6_sendmsg(struct sock *sk, struct msghdr *msg, size_t len);
+
+static int lkl_udpv6_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+{
+	return udp_zerocopy_sendmsg(sk, msg, size, udpv6_sendmsg);
+}
+#endif
+
 static int __init zerocopy_init(void)
 {
 	tcp_prot.sendmsg = lkl_tcp_sendmsg;
+	udp_prot.sendmsg = lkl_udp_sendmsg;
 #if IS_ENABLED(CONFIG_IPV6)
 	tcpv6_prot.sendmsg = lkl_tcp_sendmsg;
+	udpv6_prot.sendmsg = lkl_udpv6_sendmsg;
 #endif
 	return 0;
 }
