@@ -25,8 +25,15 @@
  * find_vma for every page.  Fast Open and not-yet-connected sockets keep
  * the kernel's own path, which reaches the same pages through GUP.
  *
- * The hook is tcp_prot.sendmsg and tcpv6_prot.sendmsg, set once at boot;
- * every other send goes straight to tcp_sendmsg.
+ * UDP datagrams from host memory take the copying fill the same way
+ * (the kernel's own UDP path already works for buffers with pages).
+ *
+ * The hooks are the sendmsg of tcp_prot, tcpv6_prot, udp_prot and
+ * udpv6_prot, set once at boot; every other send goes straight to the
+ * protocol's own sendmsg.  What the kernel references and until when is
+ * the kernel's business as usual: frags hold page references, the ubuf
+ * is released when the last skb sharing it is freed (after the ACK, and
+ * after the driver's TX completion), and that queues the notification.
  */
 #include <linux/init.h>
 #include <linux/mm.h>
