@@ -42,6 +42,7 @@ bench: setup build
 	$(PYTHON) bench/proxy.py
 	@if command -v iperf3 >/dev/null; then $(PYTHON) bench/iperf3.py --repeat 3; fi
 	@if [ -f bench/attach.py ]; then $(PYTHON) bench/attach.py; fi
+	$(PYTHON) bench/zerocopy.py
 	$(PYTHON) bench/report.py
 
 # The kernel's packetdrill selftests (IPv4 and IPv6) on lkl through

@@ -392,6 +392,15 @@ class Kernel:
         self._check()
         return _lkl.syscall(nr, *args)
 
+    def alloc_buffer(self, size: int) -> _lkl.KernelBuffer:
+        """A writable buffer of ``size`` bytes in the kernel's own memory.
+
+        MSG_ZEROCOPY sends from it reference its pages instead of copying
+        (see lkl.zerocopy).  Close it (or use ``with``) when done.
+        """
+        self._check()
+        return _lkl.KernelBuffer._map(size)
+
     def socket(self, family: int = _C["AF_INET"], type: int = _C["SOCK_STREAM"],
                proto: int = 0) -> Socket:
         """A new socket of the kernel's network stack (see lkl.Socket)."""

@@ -33,6 +33,11 @@
  *         --mode shadow|direct --nohz-off --pin CPU --mem SIZE (256M)
  *         --busy-poll US --queue N --mtu N
  *         --sysctl NAME=VALUE (dotted name; repeatable)
+ *         --zerocopy kernel|heap: the lkl sender sends with MSG_ZEROCOPY
+ *         (SO_ZEROCOPY set) from a buffer mapped inside the kernel (its
+ *         pages are referenced: no copy) or from host heap memory (the
+ *         arch copies it, completions say COPIED); completions are
+ *         drained from the error queue and counted
  * Every loop is bounded: the sender by --seconds, every wait by a
  * socket timeout, the --sync waits by an alarm.
  */
@@ -59,6 +64,12 @@
 #include <lkl/linux/ethtool.h>
 #include <lkl/linux/tcp.h>
 #include <lkl/linux/time_types.h>
+#include <lkl/linux/time.h>
+#include <lkl/linux/errqueue.h>
+#include <lkl/linux/socket_abi.h>
+#include <lkl/linux/mman.h>
+#include <lkl/asm-generic/socket.h>
+#include <lkl/asm-generic/poll.h>
 
 #include "../../tests/native/net_util.h"
 
@@ -72,6 +83,7 @@ struct opts {
 	double seconds;
 	uint64_t bytes;
 	int hash, sync, threads;
+	const char *zerocopy;	/* NULL, "kernel" or "heap" */
 	/* lkl */
 	const char *tap, *cidr, *peer_cidr, *mode, *mem, *offload_name;
 	int pipe_fd, pin, nohz_off, busy_poll, queue, mtu, direct_rx;
@@ -634,6 +646,8 @@ struct result {
 	struct rusage ru0, ru1;
 	long retrans;
 	char sha[65];
+	/* MSG_ZEROCOPY: sends covered by completions, of them reported copied */
+	uint64_t zc_done, zc_copied, zc_enobufs;
 };
 
 static void print_result(const struct result *r, const struct opts *o,
@@ -652,6 +666,12 @@ static void print_result(const struct result *r, const struct opts *o,
 	       r->retrans);
 	if (o->hash)
 		printf(", \"sha256\": \"%s\"", r->sha);
+	if (o->zerocopy)
+		printf(", \"zerocopy\": \"%s\", \"zc_completed\": %llu, "
+		       "\"zc_copied\": %llu, \"zc_enobufs\": %llu", o->zerocopy,
+		       (unsigned long long)r->zc_done,
+		       (unsigned long long)r->zc_copied,
+		       (unsigned long long)r->zc_enobufs);
 }
 
 static void sink(const struct stack *st, long fd, const struct opts *o,
@@ -682,17 +702,87 @@ static void sink(const struct stack *st, long fd, const struct opts *o,
 	free(buf);
 }
 
+/*
+ * Drain MSG_ZEROCOPY completions from fd's error queue; with wait, first
+ * wait (bounded) until one is there.  Counts sends covered and copied.
+ */
+static void zc_drain(long fd, int wait, struct result *r)
+{
+	char control[256];
+	struct lkl_user_msghdr msg;
+	struct lkl_cmsghdr *cm;
+	struct lkl_sock_extended_err *ee;
+	long n;
+
+	if (wait) {
+		struct lkl_pollfd pfd = { .fd = fd, .events = 0 };
+
+		n = sys(LKL__NR_ppoll, (long)&pfd, 1,
+			(long)&(struct lkl__kernel_timespec){ WAIT_S, 0 }, 0, 0);
+		CHECK(n == 1, "no zerocopy completion in %d s: %ld", WAIT_S, n);
+	}
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		n = sys(LKL__NR_recvmsg, fd, (long)&msg,
+			LKL_MSG_ERRQUEUE | LKL_MSG_DONTWAIT);
+		if (n == -LKL_EAGAIN)
+			return;
+		CHECK(n >= 0, "recvmsg(MSG_ERRQUEUE): %ld", n);
+		cm = (struct lkl_cmsghdr *)control;
+		CHECK(msg.msg_controllen >= sizeof(*cm) + sizeof(*ee),
+		      "short error-queue message");
+		ee = (struct lkl_sock_extended_err *)(cm + 1);
+		CHECK(ee->ee_origin == LKL_SO_EE_ORIGIN_ZEROCOPY && !ee->ee_errno,
+		      "error-queue message origin %d errno %d", ee->ee_origin,
+		      ee->ee_errno);
+		r->zc_done += ee->ee_data - ee->ee_info + 1;
+		if (ee->ee_code & LKL_SO_EE_CODE_ZEROCOPY_COPIED)
+			r->zc_copied += ee->ee_data - ee->ee_info + 1;
+	}
+}
+
+static long zc_send(long fd, const void *buf, size_t len, struct result *r)
+{
+	long n;
+
+	while ((n = sys(LKL__NR_sendto, fd, (long)buf, len, LKL_MSG_ZEROCOPY,
+			0, 0)) == -LKL_ENOBUFS) {
+		r->zc_enobufs++;	/* too many notifications pending */
+		zc_drain(fd, 1, r);
+	}
+	return n;
+}
+
 static void sender(const struct stack *st, long fd, const struct opts *o,
 		   struct result *r)
 {
-	static char buf[MAX_MSG];
+	static char heap_buf[MAX_MSG];
+	char *buf = heap_buf;
+	uint64_t sends = 0;
 	uint64_t seed = SEED, t0, deadline, limit = o->bytes ? o->bytes : ~0ULL;
 	struct sha256 h;
 	uint8_t d[32];
 	long n;
 
 	sha256_init(&h);
-	test_fill(buf, sizeof(buf), &seed);
+	if (o->zerocopy) {
+		CHECK(st == &lkl_stack && !o->hash, "--zerocopy: lkl sender, no --hash");
+		CHECK_OK(sys(LKL__NR_setsockopt, fd, LKL_SOL_SOCKET, LKL_SO_ZEROCOPY,
+			     (long)&(int){ 1 }, sizeof(int), 0));
+		if (!strcmp(o->zerocopy, "kernel")) {
+			long a = sys(LKL__NR_mmap, 0, MAX_MSG,
+				     LKL_PROT_READ | LKL_PROT_WRITE,
+				     LKL_MAP_PRIVATE | LKL_MAP_ANONYMOUS, -1, 0);
+
+			CHECK(a > 0 || a < -4095, "mmap in the kernel: %ld", a);
+			buf = (char *)a;
+		} else {
+			CHECK(!strcmp(o->zerocopy, "heap"), "--zerocopy kernel|heap");
+		}
+	}
+	test_fill(buf, MAX_MSG, &seed);
 	getrusage(RUSAGE_SELF, &r->ru0);
 	t0 = test_now_ns();
 	deadline = t0 + (uint64_t)(o->seconds * 1e9);
@@ -705,24 +795,31 @@ static void sender(const struct stack *st, long fd, const struct opts *o,
 			sha256_update(&h, buf, len);
 		}
 		while (done < len) {
-			n = st->send(fd, buf + done, len - done);
+			n = o->zerocopy ? zc_send(fd, buf + done, len - done, r) :
+					  st->send(fd, buf + done, len - done);
 			CHECK(n > 0, "send: %ld (%s)", n, strerror(-n));
 			done += n;
+			sends++;
 		}
 		r->bytes += len;
+		if (o->zerocopy && !(sends & 15))
+			zc_drain(fd, 0, r);
 	}
 	/* Done once the receiver has everything: it closes on EOF. */
 	if (st == &lkl_stack)
 		sys(LKL__NR_shutdown, fd, 1);	/* SHUT_WR */
 	else
 		shutdown(fd, SHUT_WR);
-	while ((n = st->recv(fd, buf, sizeof(buf))) > 0)
+	while ((n = st->recv(fd, heap_buf, sizeof(heap_buf))) > 0)
 		;
 	CHECK(n == 0, "waiting for the receiver's close: %ld (%s)", n,
 	      strerror(-n));
 	r->seconds = (test_now_ns() - t0) / 1e9;
 	getrusage(RUSAGE_SELF, &r->ru1);
 	r->retrans = st->retrans(fd);
+	/* Everything is acknowledged: every completion is due. */
+	while (o->zerocopy && r->zc_done < sends)
+		zc_drain(fd, 1, r);
 	sha256_final(&h, d);
 	net_hex(d, r->sha);
 }
@@ -1001,6 +1098,8 @@ int main(int argc, char **argv)
 			o.offload = parse_offload(o.offload_name = v);
 		else if (!strcmp(a, "--mode"))
 			o.mode = v;
+		else if (!strcmp(a, "--zerocopy"))
+			o.zerocopy = v;
 		else if (!strcmp(a, "--mem"))
 			o.mem = v;
 		else if (!strcmp(a, "--pin"))

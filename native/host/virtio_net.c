@@ -24,6 +24,12 @@
  *   2. host kernel tun_get_user: the ring buffers into a host skb (the
  *      writev itself).
  *   3. the host application's recv().
+ *   With MSG_ZEROCOPY (SO_ZEROCOPY set) copy 1 depends on the buffer:
+ *   from memory mapped inside the kernel (Kernel.alloc_buffer, an mmap
+ *   by a kernel task) TCP references its pages (nommu GUP) and they go
+ *   to the ring as they are: 2 copies in all, both in the host kernel;
+ *   from host memory (no struct page) arch/lkl/kernel/zerocopy.c copies
+ *   it into kernel pages instead: 3, as without, completion COPIED.
  *
  *   host -> lkl (receive)
  *   1. the host application's send().

@@ -427,7 +427,7 @@ static void boot(void)
 	long err;
 
 	snprintf(cmdline, sizeof(cmdline), "mem=128M quiet loglevel=1 "
-		 "virtio_net.napi_tx=0 lkl.syscall_mode=%s", config.direct ? "direct" : "shadow");
+		 "virtio_net.napi_tx=1 lkl.syscall_mode=%s", config.direct ? "direct" : "shadow");
 	err = lkl_start_kernel(&lkl_host_ops, cmdline);
 	if (err)
 		fail("boot", err);
