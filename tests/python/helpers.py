@@ -140,13 +140,22 @@ def in_netns(ns_name: str, body: str, timeout: float = 90) -> str:
 
 # Child code: one kernel on one end of an lkl.Pipe, TCP server or client.
 # argv: fd, own address, server address, role, bytes, seed, qdisc spec
-# ("" for none), timeout, kernel memory.  Prints "<server's sha256> <bytes> <qdisc
+# ("" for none), timeout, kernel memory, wait.  Prints "<server's sha256> <bytes> <qdisc
 # drops or -1> <RetransSegs>".
+# ``timeout`` bounds progress, not the transfer: the server's recv calls,
+# the client's connect and each SEND_CHUNK of its data (a socket timeout
+# bounds a whole sendall, as the stdlib's does, and 64 MiB over the faulty
+# link take about a minute, most of it in TCP's 200 ms retransmission
+# timeouts).  ``wait`` bounds the waits that are not progress: the accept
+# while the client boots, and the digest while the client's send buffer
+# drains.
 PIPE_PEER = """
 import hashlib, random, sys, lkl
 from lkl import tc
 fd, me, server, role = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 nbytes, seed, spec, timeout = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
+wait = float(sys.argv[10])
+SEND_CHUNK = 256 << 10
 nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
 k = lkl.boot(memory=sys.argv[9], nics=[nic])
 nic.up()
@@ -154,7 +163,7 @@ nic.add_address(me + "/24")
 if spec:
     k.set_qdisc(nic, spec)
 if role == "server":
-    srv = k.socket(); srv.settimeout(timeout)
+    srv = k.socket(); srv.settimeout(wait)
     srv.bind((me, 5001)); srv.listen()
     print("listening", flush=True)           # the parent starts the client now
     a, _ = srv.accept(); a.settimeout(timeout)
@@ -167,7 +176,11 @@ else:
     data = random.Random(seed).randbytes(nbytes)
     s = k.socket(); s.settimeout(timeout)
     s.connect((server, 5001))                # the server listens already
-    s.sendall(data); s.shutdown(1)
+    view = memoryview(data)
+    for off in range(0, nbytes, SEND_CHUNK):
+        s.sendall(view[off:off + SEND_CHUNK])
+    s.shutdown(1)
+    s.settimeout(wait)
     digest, n = s.recv(100).decode(), len(data)
 drops = tc.qdisc_stats(k, nic)["drops"] if spec else -1
 print(digest, n, drops, k.snmp()["Tcp"]["RetransSegs"])
@@ -179,7 +192,8 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
               wait: float = 90, memory: str = "64M") -> list[list[str]]:
     """Two kernels in two processes joined by an lkl.Pipe on ``net``.1 and
     ``net``.2: the client sends ``nbytes`` seeded bytes to the server.
-    Returns each process's printed fields, server first."""
+    ``timeout`` is how long either side may go without progress; ``wait``
+    bounds each process.  Returns each process's printed fields, server first."""
     import lkl
 
     a, b = lkl.Pipe.pair()
@@ -189,7 +203,7 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
         for end, ip, role in ((a, server, "server"), (b, f"{net}.2", "client")):
             procs.append(subprocess.Popen(
                 [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, server, role,
-                 str(nbytes), str(seed), spec, str(timeout), memory],
+                 str(nbytes), str(seed), spec, str(timeout), memory, str(wait)],
                 pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, cwd=ROOT, env=_env()))
             end.close()
@@ -201,8 +215,12 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (_out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
+    # Both sides' errors: a server's recv timeout may only echo a client
+    # that gave up first.
+    failed = [f"{role} exit {p.returncode}:\n{err}"
+              for role, p, (_out, err) in zip(("server", "client"), procs, outs, strict=True)
+              if p.returncode != 0]
+    assert not failed, "\n".join(failed)
     return [out.split() for out, _ in outs]
 
 
