@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -162,26 +163,41 @@ nic.up()
 nic.add_address(me + "/24")
 if spec:
     k.set_qdisc(nic, spec)
-if role == "server":
-    srv = k.socket(); srv.settimeout(wait)
-    srv.bind((me, 5001)); srv.listen()
-    print("listening", flush=True)           # the parent starts the client now
-    a, _ = srv.accept(); a.settimeout(timeout)
-    h, n = hashlib.sha256(), 0
-    while chunk := a.recv(1 << 16):
-        h.update(chunk); n += len(chunk)
-    digest = h.hexdigest()
-    a.sendall(digest.encode()); a.close()
-else:
-    data = random.Random(seed).randbytes(nbytes)
-    s = k.socket(); s.settimeout(timeout)
-    s.connect((server, 5001))                # the server listens already
-    view = memoryview(data)
-    for off in range(0, nbytes, SEND_CHUNK):
-        s.sendall(view[off:off + SEND_CHUNK])
-    s.shutdown(1)
-    s.settimeout(wait)
-    digest, n = s.recv(100).decode(), len(data)
+
+def state():
+    # What a timeout leaves to look at: the socket (queues, timer, rto,
+    # cwnd), TCP's recovery counters and the device's own.
+    ext = k.snmp()["TcpExt"]
+    return (k.read_text("/proc/net/tcp"), {c: ext[c] for c in (
+        "TCPTimeouts", "TCPLossProbes", "TCPLostRetransmit", "TCPWinProbe",
+        "TCPToZeroWindowAdv", "TCPFromZeroWindowAdv")}, nic.stats()["device"])
+
+n = 0
+try:
+    if role == "server":
+        srv = k.socket(); srv.settimeout(wait)
+        srv.bind((me, 5001)); srv.listen()
+        print("listening", flush=True)           # the parent starts the client now
+        a, _ = srv.accept(); a.settimeout(timeout)
+        h = hashlib.sha256()
+        while chunk := a.recv(1 << 16):
+            h.update(chunk); n += len(chunk)
+        digest = h.hexdigest()
+        a.sendall(digest.encode()); a.close()
+    else:
+        data = random.Random(seed).randbytes(nbytes)
+        s = k.socket(); s.settimeout(timeout)
+        s.connect((server, 5001))                # the server listens already
+        view = memoryview(data)
+        for n in range(0, nbytes, SEND_CHUNK):
+            s.sendall(view[n:n + SEND_CHUNK])
+        s.shutdown(1)
+        s.settimeout(wait)
+        digest, n = s.recv(100).decode(), len(data)
+except (TimeoutError, KeyboardInterrupt) as e:   # SIGINT: the parent saw the peer fail
+    what = "timed out" if isinstance(e, TimeoutError) else "interrupted"
+    print(f"{role} {what} after {n} bytes:", *state(), sep="\\n", file=sys.stderr)
+    raise
 drops = tc.qdisc_stats(k, nic)["drops"] if spec else -1
 print(digest, n, drops, k.snmp()["Tcp"]["RetransSegs"])
 k.halt()
@@ -209,16 +225,26 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
             end.close()
             if role == "server":
                 _wait_line(procs[0], "listening", timeout=wait)
-        outs = [p.communicate(timeout=wait) for p in procs]
+        # The client first: when it fails, the server would only wait out
+        # its own timeout (a recv timeout that echoes the client's error),
+        # so it is interrupted to report its state at once.
+        client_out = procs[1].communicate(timeout=wait)
+        if procs[1].returncode != 0:
+            procs[0].send_signal(signal.SIGINT)
+        try:
+            server_out = procs[0].communicate(timeout=wait if procs[1].returncode == 0 else 10)
+        except subprocess.TimeoutExpired:
+            procs[0].kill()
+            server_out = procs[0].communicate()
+        outs = [server_out, client_out]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    # Both sides' errors: a server's recv timeout may only echo a client
-    # that gave up first.
     failed = [f"{role} exit {p.returncode}:\n{err}"
-              for role, p, (_out, err) in zip(("server", "client"), procs, outs, strict=True)
+              for role, p, (_out, err) in zip(("client", "server"), procs[::-1], outs[::-1],
+                                               strict=True)
               if p.returncode != 0]
     assert not failed, "\n".join(failed)
     return [out.split() for out, _ in outs]

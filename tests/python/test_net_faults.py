@@ -180,3 +180,20 @@ def test_pipe_pair_timeout_bounds_progress_not_the_transfer() -> None:
     want = hashlib.sha256(random.Random(5).randbytes(nbytes)).hexdigest()
     assert [out[:2] for out in outs] == [[want, str(nbytes)]] * 2
     assert elapsed > 3 * timeout, elapsed  # 6 MiB at 8 Mbit/s: 6.3 s at least
+
+
+@pytest.mark.watchdog(120)
+def test_a_stalled_pipe_pair_fails_at_once_with_both_kernels_state() -> None:
+    """Nothing gets through (netem loss 100%): the client's connect times
+    out, and the error is the client's, with its socket, TCP counters and
+    device counters; the server, interrupted instead of waiting out its own
+    timeout, adds its state."""
+    t0 = time.monotonic()
+    with pytest.raises(AssertionError) as err:
+        pipe_pair("10.204.12", 1 << 20, seed=1, spec="netem loss 100%", timeout=2, wait=60)
+    elapsed = time.monotonic() - t0
+    text = str(err.value)
+    assert text.startswith("client exit 1:\nclient timed out after 0 bytes:"), text
+    assert "local_address" in text and "'TCPTimeouts': " in text and "'tx_packets': " in text
+    assert "TimeoutError" in text and "server interrupted after 0 bytes:" in text, text
+    assert elapsed < 30, elapsed  # not the server's wait of 60 s
