@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -225,29 +226,47 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
             end.close()
             if role == "server":
                 _wait_line(procs[0], "listening", timeout=wait)
-        # The client first: when it fails, the server would only wait out
-        # its own timeout (a recv timeout that echoes the client's error),
-        # so it is interrupted to report its state at once.
-        client_out = procs[1].communicate(timeout=wait)
-        if procs[1].returncode != 0:
-            procs[0].send_signal(signal.SIGINT)
-        try:
-            server_out = procs[0].communicate(timeout=wait if procs[1].returncode == 0 else 10)
-        except subprocess.TimeoutExpired:
-            procs[0].kill()
-            server_out = procs[0].communicate()
-        outs = [server_out, client_out]
+        outs, failed = _collect_pair(procs, ("server", "client"), wait)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    failed = [f"{role} exit {p.returncode}:\n{err}"
-              for role, p, (_out, err) in zip(("client", "server"), procs[::-1], outs[::-1],
-                                               strict=True)
-              if p.returncode != 0]
     assert not failed, "\n".join(failed)
     return [out.split() for out, _ in outs]
+
+
+def _collect_pair(procs: list[subprocess.Popen[str]], roles: tuple[str, str],
+                  wait: float) -> tuple[list[tuple[str, str]], list[str]]:
+    """Wait for both processes (each up to ``wait`` s, then killed); return
+    their (stdout, stderr) and the failures, first to fail first.  When one
+    fails the other is interrupted (SIGINT): it would only wait out its own
+    timeout, a recv timeout that echoes the first failure, and it reports
+    its state at once instead."""
+    outs: list[tuple[str, str]] = [("", ""), ("", "")]
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def collect(i: int) -> None:
+        p = procs[i]
+        try:
+            outs[i] = p.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            outs[i] = p.communicate()
+        if p.returncode != 0:
+            with lock:
+                failed.append(f"{roles[i]} exit {p.returncode}:\n{outs[i][1]}")
+                other = procs[1 - i]
+                if other.poll() is None:
+                    other.send_signal(signal.SIGINT)
+
+    threads = [threading.Thread(target=collect, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outs, failed
 
 
 def _wait_line(proc: subprocess.Popen[str], line: str, timeout: float) -> None:
