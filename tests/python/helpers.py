@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -140,13 +142,22 @@ def in_netns(ns_name: str, body: str, timeout: float = 90) -> str:
 
 # Child code: one kernel on one end of an lkl.Pipe, TCP server or client.
 # argv: fd, own address, server address, role, bytes, seed, qdisc spec
-# ("" for none), timeout, kernel memory.  Prints "<server's sha256> <bytes> <qdisc
+# ("" for none), timeout, kernel memory, wait.  Prints "<server's sha256> <bytes> <qdisc
 # drops or -1> <RetransSegs>".
+# ``timeout`` bounds progress, not the transfer: the server's recv calls,
+# the client's connect and each SEND_CHUNK of its data (a socket timeout
+# bounds a whole sendall, as the stdlib's does, and 64 MiB over the faulty
+# link take about a minute, most of it in TCP's 200 ms retransmission
+# timeouts).  ``wait`` bounds the waits that are not progress: the accept
+# while the client boots, and the digest while the client's send buffer
+# drains.
 PIPE_PEER = """
 import hashlib, os, random, sys, lkl
 from lkl import tc
 fd, me, server, role = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 nbytes, seed, spec, timeout = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
+wait = float(sys.argv[10])
+SEND_CHUNK = 256 << 10
 nic = lkl.Nic(lkl.Pipe(fd), offload=lkl.Offload.LARGE_SEGMENTS)
 # The mode these tests were written for, stated (boot()'s default is direct).
 k = lkl.boot(memory=sys.argv[9], nics=[nic],
@@ -155,22 +166,41 @@ nic.up()
 nic.add_address(me + "/24")
 if spec:
     k.set_qdisc(nic, spec)
-if role == "server":
-    srv = k.socket(); srv.settimeout(timeout)
-    srv.bind((me, 5001)); srv.listen()
-    print("listening", flush=True)           # the parent starts the client now
-    a, _ = srv.accept(); a.settimeout(timeout)
-    h, n = hashlib.sha256(), 0
-    while chunk := a.recv(1 << 16):
-        h.update(chunk); n += len(chunk)
-    digest = h.hexdigest()
-    a.sendall(digest.encode()); a.close()
-else:
-    data = random.Random(seed).randbytes(nbytes)
-    s = k.socket(); s.settimeout(timeout)
-    s.connect((server, 5001))                # the server listens already
-    s.sendall(data); s.shutdown(1)
-    digest, n = s.recv(100).decode(), len(data)
+
+def state():
+    # What a timeout leaves to look at: the socket (queues, timer, rto,
+    # cwnd), TCP's recovery counters and the device's own.
+    ext = k.snmp()["TcpExt"]
+    return (k.read_text("/proc/net/tcp"), {c: ext[c] for c in (
+        "TCPTimeouts", "TCPLossProbes", "TCPLostRetransmit", "TCPWinProbe",
+        "TCPToZeroWindowAdv", "TCPFromZeroWindowAdv")}, nic.stats()["device"])
+
+n = 0
+try:
+    if role == "server":
+        srv = k.socket(); srv.settimeout(wait)
+        srv.bind((me, 5001)); srv.listen()
+        print("listening", flush=True)           # the parent starts the client now
+        a, _ = srv.accept(); a.settimeout(timeout)
+        h = hashlib.sha256()
+        while chunk := a.recv(1 << 16):
+            h.update(chunk); n += len(chunk)
+        digest = h.hexdigest()
+        a.sendall(digest.encode()); a.close()
+    else:
+        data = random.Random(seed).randbytes(nbytes)
+        s = k.socket(); s.settimeout(timeout)
+        s.connect((server, 5001))                # the server listens already
+        view = memoryview(data)
+        for n in range(0, nbytes, SEND_CHUNK):
+            s.sendall(view[n:n + SEND_CHUNK])
+        s.shutdown(1)
+        s.settimeout(wait)
+        digest, n = s.recv(100).decode(), len(data)
+except (TimeoutError, KeyboardInterrupt) as e:   # SIGINT: the parent saw the peer fail
+    what = "timed out" if isinstance(e, TimeoutError) else "interrupted"
+    print(f"{role} {what} after {n} bytes:", *state(), sep="\\n", file=sys.stderr)
+    raise
 drops = tc.qdisc_stats(k, nic)["drops"] if spec else -1
 print(digest, n, drops, k.snmp()["Tcp"]["RetransSegs"])
 k.halt()
@@ -181,7 +211,8 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
               wait: float = 90, memory: str = "64M") -> list[list[str]]:
     """Two kernels in two processes joined by an lkl.Pipe on ``net``.1 and
     ``net``.2: the client sends ``nbytes`` seeded bytes to the server.
-    Returns each process's printed fields, server first."""
+    ``timeout`` is how long either side may go without progress; ``wait``
+    bounds each process.  Returns each process's printed fields, server first."""
     import lkl
 
     a, b = lkl.Pipe.pair()
@@ -191,21 +222,53 @@ def pipe_pair(net: str, nbytes: int, seed: int, spec: str = "", timeout: float =
         for end, ip, role in ((a, server, "server"), (b, f"{net}.2", "client")):
             procs.append(subprocess.Popen(
                 [sys.executable, "-c", PIPE_PEER, str(end.fileno()), ip, server, role,
-                 str(nbytes), str(seed), spec, str(timeout), memory],
+                 str(nbytes), str(seed), spec, str(timeout), memory, str(wait)],
                 pass_fds=(end.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, cwd=ROOT, env=_env()))
             end.close()
             if role == "server":
                 _wait_line(procs[0], "listening", timeout=wait)
-        outs = [p.communicate(timeout=wait) for p in procs]
+        outs, failed = _collect_pair(procs, ("server", "client"), wait)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (_out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
+    assert not failed, "\n".join(failed)
     return [out.split() for out, _ in outs]
+
+
+def _collect_pair(procs: list[subprocess.Popen[str]], roles: tuple[str, str],
+                  wait: float) -> tuple[list[tuple[str, str]], list[str]]:
+    """Wait for both processes (each up to ``wait`` s, then killed); return
+    their (stdout, stderr) and the failures, first to fail first.  When one
+    fails the other is interrupted (SIGINT): it would only wait out its own
+    timeout, a recv timeout that echoes the first failure, and it reports
+    its state at once instead."""
+    outs: list[tuple[str, str]] = [("", ""), ("", "")]
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def collect(i: int) -> None:
+        p = procs[i]
+        try:
+            outs[i] = p.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            outs[i] = p.communicate()
+        if p.returncode != 0:
+            with lock:
+                failed.append(f"{roles[i]} exit {p.returncode}:\n{outs[i][1]}")
+                other = procs[1 - i]
+                if other.poll() is None:
+                    other.send_signal(signal.SIGINT)
+
+    threads = [threading.Thread(target=collect, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outs, failed
 
 
 def _wait_line(proc: subprocess.Popen[str], line: str, timeout: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,37 @@ def test_two_kernels_over_a_faulty_pipe() -> None:
     assert h_srv == h_cli == want
     assert int(n_srv) == int(n_cli) == FAULT_BYTES
     assert int(drops_srv) > 0 and int(drops_cli) > 0 and int(retrans) > 0
+
+
+@pytest.mark.watchdog(120)
+def test_pipe_pair_timeout_bounds_progress_not_the_transfer() -> None:
+    """A link that never stops but is slow (netem rate): the transfer takes
+    three times the pair's timeout and passes.  The timeout is for stalls;
+    the faulty pipe's 64 MiB take about a minute, mostly TCP's 200 ms
+    retransmission timeouts, and used to fail a 60 s bound on the whole
+    sendall now and then."""
+    nbytes, timeout = 6 << 20, 2.0
+    t0 = time.monotonic()
+    outs = pipe_pair("10.204.11", nbytes, seed=5, spec="netem rate 8mbit", timeout=timeout,
+                     wait=90)
+    elapsed = time.monotonic() - t0
+    want = hashlib.sha256(random.Random(5).randbytes(nbytes)).hexdigest()
+    assert [out[:2] for out in outs] == [[want, str(nbytes)]] * 2
+    assert elapsed > 3 * timeout, elapsed  # 6 MiB at 8 Mbit/s: 6.3 s at least
+
+
+@pytest.mark.watchdog(120)
+def test_a_stalled_pipe_pair_fails_at_once_with_both_kernels_state() -> None:
+    """Nothing gets through (netem loss 100%): the client's connect times
+    out, and the error is the client's, with its socket, TCP counters and
+    device counters; the server, interrupted instead of waiting out its own
+    timeout, adds its state."""
+    t0 = time.monotonic()
+    with pytest.raises(AssertionError) as err:
+        pipe_pair("10.204.12", 1 << 20, seed=1, spec="netem loss 100%", timeout=2, wait=60)
+    elapsed = time.monotonic() - t0
+    text = str(err.value)
+    assert text.startswith("client exit 1:\nclient timed out after 0 bytes:"), text
+    assert "local_address" in text and "'TCPTimeouts': " in text and "'tx_packets': " in text
+    assert "TimeoutError" in text and "server interrupted after 0 bytes:" in text, text
+    assert elapsed < 30, elapsed  # not the server's wait of 60 s
