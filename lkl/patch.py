@@ -49,6 +49,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("socket", "create_connection", "lkl.socket:create_connection"),
     Patch("socket", "create_server", "lkl.socket:create_server"),
     Patch("socket", "fromfd", "lkl.socket:fromfd"),
+    Patch("socket", "close", "lkl.socket:close"),
     Patch("socket", "getaddrinfo", "lkl.socket:getaddrinfo"),
     Patch("socket", "gethostbyname", "lkl.socket:gethostbyname"),
     Patch("socket", "gethostbyname_ex", "lkl.socket:gethostbyname_ex"),
