@@ -46,6 +46,28 @@ MODULES = [
 RESOURCES = {"test_socketserver": ["-u", "network"]}
 IGNORE = "*VSOCK*"
 
+# Why a test that passes on the host cannot pass on lkl (by design), keyed by
+# test id or by "Class.*"; markdown() writes the reason next to the name.
+EXPLANATIONS = {
+    "test.test_socket.SendfileUsingSendfileTest.*":
+        "calls the private os.sendfile() path directly: a host syscall cannot write "
+        "into a kernel socket, so lkl.socket's _sendfile_use_sendfile raises "
+        "_GiveupOnSendfile after the stdlib's argument checks; socket.sendfile() "
+        "falls back to send() on it (SendfileUsingSendTest passes)",
+    "test.test_socketserver.SocketServerTest.test_ForkingTCPServer":
+        "a forked child has no kernel (the kernel's threads are not forked): its "
+        "sockets fail with KernelError; one kernel per process, by design",
+    "test.test_socketserver.SocketServerTest.test_ForkingUDPServer":
+        "as test_ForkingTCPServer: no kernel in a forked child, by design",
+}
+
+
+def explanation(name: str) -> str | None:
+    """The by-design reason for failing test ``name`` ("FAIL test.x.C.t"), if any."""
+    test_id = name.split(" ", 1)[-1]
+    cls = test_id.rsplit(".", 1)[0]
+    return EXPLANATIONS.get(test_id) or EXPLANATIONS.get(cls + ".*")
+
 
 @dataclass
 class SuiteResult:
@@ -235,8 +257,10 @@ def markdown(results: dict[str, dict[str, SuiteResult]], meta: dict[str, str]) -
             host_failing = set(results[module]["host"].failing) if "host" in results[module] \
                 else set()
             lines.append(f"### {module}")
-            lines += [f"- {name}" + (" (fails on the host too)" if name in host_failing else "")
-                      for name in r.failing]
+            for name in r.failing:
+                why = explanation(name)
+                lines.append(f"- {name}" + (" (fails on the host too)" if name in host_failing
+                                            else f": {why}" if why else ""))
             lines.append("")
     host_failing_any = [(m, sides["host"]) for m, sides in results.items()
                         if "host" in sides and sides["host"].failing]

@@ -76,6 +76,20 @@ def test_markdown_table() -> None:
     assert "- FAIL test.test_x.T.test_b (fails on the host too)" in md
 
 
+def test_by_design_failures_carry_their_reason() -> None:
+    assert "os.sendfile" in (suites.explanation(
+        "ERROR test.test_socket.SendfileUsingSendfileTest.testCount") or "")
+    assert "fork" in (suites.explanation(
+        "ERROR test.test_socketserver.SocketServerTest.test_ForkingTCPServer") or "")
+    assert suites.explanation("FAIL test.test_socket.BasicTCPTest.testRecv") is None
+    lkl = suites.parse(SAMPLE, suites.SuiteResult("test_x", "lkl"))
+    lkl.failing.append("ERROR test.test_socket.SendfileUsingSendfileTest.testCount")
+    md = suites.markdown({"test_x": {"lkl": lkl}}, {"date": "now", "python": "3.11",
+                                                   "machine": "x"})
+    assert "SendfileUsingSendfileTest.testCount: calls the private os.sendfile()" in md
+    assert "- FAIL test.test_x.T.test_b\n" in md
+
+
 @needs_suites
 @pytest.mark.watchdog(90)
 def test_host_run_of_a_small_selection() -> None:
