@@ -54,11 +54,14 @@ EXPLANATIONS = {
         "into a kernel socket, so lkl.socket's _sendfile_use_sendfile raises "
         "_GiveupOnSendfile after the stdlib's argument checks; socket.sendfile() "
         "falls back to send() on it (SendfileUsingSendTest passes)",
-    "test.test_socketserver.SocketServerTest.test_ForkingTCPServer":
-        "a forked child has no kernel (the kernel's threads are not forked): its "
-        "sockets fail with KernelError; one kernel per process, by design",
-    "test.test_socketserver.SocketServerTest.test_ForkingUDPServer":
-        "as test_ForkingTCPServer: no kernel in a forked child, by design",
+    **dict.fromkeys(
+        ["test.test_socketserver.SocketServerTest.test_ForkingTCPServer",
+         "test.test_socketserver.SocketServerTest.test_ForkingUDPServer"],
+        "the forking servers handle each request in a forked child, which has no "
+        "kernel (its threads are not forked), so the child's calls on the kernel "
+        "socket fail; the parent's close is then the connection's only one (TCP: the "
+        "client sees a reset) or no reply comes (UDP: the client times out). One "
+        "kernel per process, by design"),
 }
 
 
@@ -257,10 +260,18 @@ def markdown(results: dict[str, dict[str, SuiteResult]], meta: dict[str, str]) -
             host_failing = set(results[module]["host"].failing) if "host" in results[module] \
                 else set()
             lines.append(f"### {module}")
+            reasons: list[str] = []   # each by-design reason once, numbered
             for name in r.failing:
                 why = explanation(name)
-                lines.append(f"- {name}" + (" (fails on the host too)" if name in host_failing
-                                            else f": {why}" if why else ""))
+                if name in host_failing:
+                    lines.append(f"- {name} (fails on the host too)")
+                elif why:
+                    if why not in reasons:
+                        reasons.append(why)
+                    lines.append(f"- {name} (by design: [{reasons.index(why) + 1}])")
+                else:
+                    lines.append(f"- {name}")
+            lines += [""] + [f"[{i}] {why}" for i, why in enumerate(reasons, 1)]
             lines.append("")
     host_failing_any = [(m, sides["host"]) for m, sides in results.items()
                         if "host" in sides and sides["host"].failing]

@@ -86,7 +86,8 @@ def test_by_design_failures_carry_their_reason() -> None:
     lkl.failing.append("ERROR test.test_socket.SendfileUsingSendfileTest.testCount")
     md = suites.markdown({"test_x": {"lkl": lkl}}, {"date": "now", "python": "3.11",
                                                    "machine": "x"})
-    assert "SendfileUsingSendfileTest.testCount: calls the private os.sendfile()" in md
+    assert "SendfileUsingSendfileTest.testCount (by design: [1])" in md
+    assert "[1] calls the private os.sendfile()" in md
     assert "- FAIL test.test_x.T.test_b\n" in md
 
 
