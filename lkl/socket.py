@@ -24,6 +24,7 @@ from __future__ import annotations
 import _socket
 import contextlib
 import errno as _errno
+import importlib
 import io
 import os
 import socket as _std
@@ -650,10 +651,10 @@ def _kernel() -> Any:
 def _resolver() -> Any:
     """lkl.resolver if it exists (names through the kernel), else None."""
     try:
-        from lkl import resolver  # type: ignore[attr-defined]
+        # By sys.modules, not the package attribute (see lkl.patch._lkl_ssl).
+        return importlib.import_module("lkl.resolver")
     except ImportError:
         return None
-    return resolver
 
 
 def _localhost(host: Any) -> bool:
