@@ -50,7 +50,17 @@ def main() -> int:
     ap.add_argument("--logs", type=Path, default=None,
                     help="write each run's output in this directory (default: a new "
                     "temporary one)")
+    ap.add_argument("--render", action="store_true",
+                    help="run nothing: rewrite the .md from the existing .json")
     args = ap.parse_args()
+    out: Path = args.output
+    if args.render:
+        saved = json.loads(out.with_suffix(".json").read_text())
+        kept = {m: {s: SuiteResult(**r) for s, r in sides_.items()}
+                for m, sides_ in saved["modules"].items()}
+        out.with_suffix(".md").write_text(markdown(kept, saved["meta"]))
+        print(f"wrote {out.with_suffix('.md')}")
+        return 0
     modules = args.modules or MODULES
     for m in modules:
         if m not in MODULES:
@@ -60,7 +70,6 @@ def main() -> int:
             "python": platform.python_version(), "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} CPUs", "match": " ".join(args.match or []), "note": args.note}
     results: dict[str, dict[str, SuiteResult]] = {}
-    out: Path = args.output
     if args.update and out.with_suffix(".json").exists():
         old = json.loads(out.with_suffix(".json").read_text())
         for m in MODULES:

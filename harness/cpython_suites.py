@@ -46,6 +46,31 @@ MODULES = [
 RESOURCES = {"test_socketserver": ["-u", "network"]}
 IGNORE = "*VSOCK*"
 
+# Why a test that passes on the host cannot pass on lkl (by design), keyed by
+# test id or by "Class.*"; markdown() writes the reason next to the name.
+EXPLANATIONS = {
+    "test.test_socket.SendfileUsingSendfileTest.*":
+        "calls the private os.sendfile() path directly: a host syscall cannot write "
+        "into a kernel socket, so lkl.socket's _sendfile_use_sendfile raises "
+        "_GiveupOnSendfile after the stdlib's argument checks; socket.sendfile() "
+        "falls back to send() on it (SendfileUsingSendTest passes)",
+    **dict.fromkeys(
+        ["test.test_socketserver.SocketServerTest.test_ForkingTCPServer",
+         "test.test_socketserver.SocketServerTest.test_ForkingUDPServer"],
+        "the forking servers handle each request in a forked child, which has no "
+        "kernel (its threads are not forked), so the child's calls on the kernel "
+        "socket fail; the parent's close is then the connection's only one (TCP: the "
+        "client sees a reset) or no reply comes (UDP: the client times out). One "
+        "kernel per process, by design"),
+}
+
+
+def explanation(name: str) -> str | None:
+    """The by-design reason for failing test ``name`` ("FAIL test.x.C.t"), if any."""
+    test_id = name.split(" ", 1)[-1]
+    cls = test_id.rsplit(".", 1)[0]
+    return EXPLANATIONS.get(test_id) or EXPLANATIONS.get(cls + ".*")
+
 
 @dataclass
 class SuiteResult:
@@ -235,8 +260,18 @@ def markdown(results: dict[str, dict[str, SuiteResult]], meta: dict[str, str]) -
             host_failing = set(results[module]["host"].failing) if "host" in results[module] \
                 else set()
             lines.append(f"### {module}")
-            lines += [f"- {name}" + (" (fails on the host too)" if name in host_failing else "")
-                      for name in r.failing]
+            reasons: list[str] = []   # each by-design reason once, numbered
+            for name in r.failing:
+                why = explanation(name)
+                if name in host_failing:
+                    lines.append(f"- {name} (fails on the host too)")
+                elif why:
+                    if why not in reasons:
+                        reasons.append(why)
+                    lines.append(f"- {name} (by design: [{reasons.index(why) + 1}])")
+                else:
+                    lines.append(f"- {name}")
+            lines += [""] + [f"[{i}] {why}" for i, why in enumerate(reasons, 1)]
             lines.append("")
     host_failing_any = [(m, sides["host"]) for m, sides in results.items()
                         if "host" in sides and sides["host"].failing]

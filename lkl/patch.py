@@ -19,6 +19,7 @@ originals are kept (``get_original``), and the last handle's ``undo()``
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("socket", "create_connection", "lkl.socket:create_connection"),
     Patch("socket", "create_server", "lkl.socket:create_server"),
     Patch("socket", "fromfd", "lkl.socket:fromfd"),
+    Patch("socket", "close", "lkl.socket:close"),
     Patch("socket", "getaddrinfo", "lkl.socket:getaddrinfo"),
     Patch("socket", "gethostbyname", "lkl.socket:gethostbyname"),
     Patch("socket", "gethostbyname_ex", "lkl.socket:gethostbyname_ex"),
@@ -107,12 +109,11 @@ def _wrap_socket(self: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
                 else _resolve("ssl:SSLContext").wrap_socket)
     if not hasattr(sock, "kfd"):
         return original(self, sock, *args, **kwargs)
-    try:
-        from lkl import ssl as lkl_ssl  # type: ignore[attr-defined]
-    except ImportError:
+    lkl_ssl = _lkl_ssl()
+    if lkl_ssl is None:
         raise NotImplementedError(
             "TLS on an lkl socket needs lkl.ssl, which this installation lacks "
-            "(the stdlib's SSLSocket would do its I/O on the host readiness fd)") from None
+            "(the stdlib's SSLSocket would do its I/O on the host readiness fd)")
     return lkl_ssl.wrap_socket(self, sock, *args, **kwargs)
 
 
@@ -176,10 +177,11 @@ def _uninstall(state: _State) -> None:
 
 def _lkl_ssl() -> Any:
     try:
-        from lkl import ssl as lkl_ssl  # type: ignore[attr-defined]
+        # By sys.modules (import_module), not the package attribute, which a
+        # replaced lkl.ssl module would not update.
+        return importlib.import_module("lkl.ssl")
     except ImportError:
         return None
-    return lkl_ssl
 
 
 class PatchHandle:

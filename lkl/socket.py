@@ -24,6 +24,8 @@ from __future__ import annotations
 import _socket
 import contextlib
 import errno as _errno
+import importlib
+import io
 import os
 import socket as _std
 import weakref
@@ -38,6 +40,7 @@ __all__ = [
     "create_connection",
     "create_server",
     "fromfd",
+    "close",
     "getaddrinfo",
     "gethostbyname",
     "gethostbyname_ex",
@@ -56,6 +59,7 @@ __implements__ = [
     "create_connection",
     "create_server",
     "fromfd",
+    "close",
     "getaddrinfo",
     "gethostbyname",
     "gethostbyname_ex",
@@ -74,6 +78,7 @@ _StdSocket = _std.socket
 _std_fromfd = _std.fromfd
 _std_getaddrinfo = _std.getaddrinfo
 _std_getnameinfo = _std.getnameinfo
+_std_close = _std.close
 _GLOBAL_DEFAULT_TIMEOUT: Any = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
 
@@ -411,7 +416,19 @@ class socket(_StdSocket, metaclass=_SocketType):
 
     def _sendfile_use_sendfile(self, file: Any, offset: int = 0,
                                count: int | None = None) -> int:
-        # os.sendfile would write into the host readiness endpoint.
+        # The stdlib's checks first, so bad arguments fail as they do there
+        # (TypeError, ValueError, OverflowError, or giving up on a file that
+        # is not one); then give up: os.sendfile would write into the host
+        # readiness endpoint, never into the kernel socket.
+        self._check_sendfile_params(file, offset, count)  # type: ignore[attr-defined]
+        try:
+            fileno = file.fileno()
+        except (AttributeError, io.UnsupportedOperation) as err:
+            raise _std._GiveupOnSendfile(err) from None  # type: ignore[attr-defined]
+        try:
+            os.fstat(fileno)
+        except OSError as err:
+            raise _std._GiveupOnSendfile(err) from None  # type: ignore[attr-defined]
         raise _std._GiveupOnSendfile(  # type: ignore[attr-defined]
             "os.sendfile() cannot reach a kernel socket")
 
@@ -536,6 +553,19 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> Any:
     return socket._wrap(sock.dup())
 
 
+def close(fd: int) -> None:
+    """As socket.close: close host fd ``fd``.
+
+    When ``fd`` is the readiness fd of a kernel socket (or a dup of it), the kernel
+    socket is closed too, as closing a host socket's fd ends that socket for every
+    object on it; their later calls fail with EBADF.
+    """
+    sock = lkl_socket_of(fd) if isinstance(fd, int) and not isinstance(fd, bool) else None
+    _std_close(fd)
+    if sock is not None:
+        sock.close()
+
+
 def _socket_class() -> Any:
     """The class to make sockets with: lkl.socket's, or what replaced it on top.
 
@@ -621,10 +651,10 @@ def _kernel() -> Any:
 def _resolver() -> Any:
     """lkl.resolver if it exists (names through the kernel), else None."""
     try:
-        from lkl import resolver  # type: ignore[attr-defined]
+        # By sys.modules, not the package attribute (see lkl.patch._lkl_ssl).
+        return importlib.import_module("lkl.resolver")
     except ImportError:
         return None
-    return resolver
 
 
 def _localhost(host: Any) -> bool:
@@ -702,9 +732,15 @@ def getnameinfo(sockaddr: Any, flags: int) -> tuple[str, str]:
     host).
     """
     resolver = _resolver()
-    if resolver is not None:
-        return resolver.getnameinfo(_kernel(), sockaddr, flags)  # type: ignore[no-any-return]
-    return _std_getnameinfo(sockaddr, flags | _std.NI_NUMERICHOST)  # type: ignore[no-any-return]
+    try:
+        if resolver is not None:
+            return resolver.getnameinfo(_kernel(), sockaddr, flags)  # type: ignore[no-any-return]
+        return _std_getnameinfo(sockaddr, flags | _std.NI_NUMERICHOST)  # type: ignore[no-any-return]
+    except Exception:
+        # The traceback keeps this frame: it must not keep the arguments
+        # alive (the stdlib's C function holds no reference to them).
+        del sockaddr, flags
+        raise
 
 
 def gethostname() -> str:
