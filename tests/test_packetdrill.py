@@ -52,9 +52,13 @@ def test_the_suite_is_there() -> None:
 @pytest.mark.parametrize(("script", "ip"), CASES, ids=[f"{s[:-4]}-{ip}" for s, ip in CASES])
 def test_kernel_selftest_passes_on_lkl(script: str, ip: str) -> None:
     case = pd.run_case(pd.selftests_dir() / script, ip, "lkl", TIMEOUT, None)
-    if not case.passed and "timing error" in case.error:
-        # A 4 ms tolerance on a 2-core machine that runs the whole suite:
-        # a late event on a busy host is retried once; a wrong packet never is.
+    # The kernel's 4 ms tolerance on a 2-core virtual machine: a timing
+    # error (a packet early or late, never a wrong packet) is retried up to
+    # twice.  The kernel's own runner widens the tolerance to 14 ms on slow
+    # machines instead (ksft_runner.sh, KSFT_MACHINE_SLOW).
+    for _ in range(2):
+        if case.passed or "timing error" not in case.error:
+            break
         case = pd.run_case(pd.selftests_dir() / script, ip, "lkl", TIMEOUT, None)
     assert case.passed, case.error
 
