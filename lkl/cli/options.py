@@ -325,8 +325,8 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
 # ---- booting -------------------------------------------------------------------
 
 
-def boot_kernel(opts: KernelOptions) -> Any:
-    """Boot a kernel as ``opts`` say.
+def boot_kernel(opts: KernelOptions, mac: str | None = None) -> Any:
+    """Boot a kernel as ``opts`` say, every NIC on ``mac`` if given.
 
     NICs come up with their addresses, then default routes and sysctls;
     the kernel is halted again if any step fails.
@@ -338,7 +338,7 @@ def boot_kernel(opts: KernelOptions) -> Any:
         kind, _, name = spec.backend.partition(":")
         backend = lkl.Tap(name) if kind == "tap" else lkl.RawSocket(name)
         offload = spec.offload or opts.offload
-        nics.append(lkl.Nic(backend, offload=parse_offload(offload) if offload
+        nics.append(lkl.Nic(backend, mac=mac, offload=parse_offload(offload) if offload
                             else lkl.Offload.NONE))
     kernel = lkl.boot(memory=opts.memory, syscall_mode=opts.syscall_mode,
                       pin_cpu=opts.pin_cpu, nics=nics,

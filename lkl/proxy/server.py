@@ -363,29 +363,7 @@ class Proxy:
 
 def _boot(opts: kopts.KernelOptions, mac: str | None) -> Any:
     """kopts.boot_kernel, with every NIC on ``mac`` if given (the workers share one)."""
-    if mac is None:
-        return kopts.boot_kernel(opts)
-    nics = []
-    for spec in opts.nics:
-        offload = spec.offload or opts.offload
-        nics.append(lkl.Nic(lkl.Tap(spec.backend.partition(":")[2]), mac=mac,
-                            offload=kopts.parse_offload(offload) if offload
-                            else lkl.Offload.NONE))
-    kernel = lkl.boot(memory=opts.memory, syscall_mode=opts.syscall_mode,
-                      pin_cpu=opts.pin_cpu, nics=nics, nameservers=opts.nameservers or None)
-    try:
-        for nic, spec in zip(nics, opts.nics, strict=True):
-            nic.up()
-            for cidr in spec.addresses:
-                nic.add_address(cidr)
-        for gateway in opts.gateways:
-            kernel.add_route("default", via=gateway)
-        for key, value in opts.sysctls.items():
-            kernel.sysctl(key, value)
-    except BaseException:
-        kernel.halt()
-        raise
-    return kernel
+    return kopts.boot_kernel(opts, mac=mac)
 
 
 def _read_fd(fd: int) -> bytes:
