@@ -106,6 +106,9 @@ void lsock_sync(struct lsock *s)
 	int r = 0, blocked = 1;
 	long n;
 
+	/* A forked child: its kernel is the parent's, s->lock maybe held. */
+	if (__atomic_load_n(&preload_forked, __ATOMIC_RELAXED))
+		return;
 	pthread_mutex_lock(&s->lock);
 	n = ksys(LKL__NR_ppoll, (long)&pfd, 1, (long)&zero, 0, 8, 0);
 	if (n < 0)
@@ -398,6 +401,16 @@ void fdmap_forget(int fd)
 	pthread_mutex_lock(&map_lock);
 	s = map[fd];
 	__atomic_store_n(&map[fd], NULL, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&preload_forked, __ATOMIC_RELAXED)) {
+		/*
+		 * Not the child's kernel: keep the parent's socket alone,
+		 * and never take s->lock here, which the poller may have
+		 * held when the parent forked (no thread of the child
+		 * would ever release it).
+		 */
+		pthread_mutex_unlock(&map_lock);
+		return;
+	}
 	if (s && s->host == fd) {
 		/*
 		 * Another alias (a dup) takes over; rare, so a scan.  Under
@@ -413,11 +426,6 @@ void fdmap_forget(int fd)
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&map_lock);
-	if (!s)
-		return;
-	if (preload_forked) {
-		/* Not the child's kernel: keep the parent's socket alone. */
-		return;
-	}
-	fdmap_put(s);
+	if (s)
+		fdmap_put(s);
 }
