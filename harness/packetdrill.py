@@ -58,8 +58,18 @@ def packetdrill_source() -> Path:
     """The unmodified packetdrill source beside the repository (shared/vendor)."""
     env = os.environ.get("PACKETDRILL_SRC")
     candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared" / "vendor" / "packetdrill",
-                   ROOT.parent.parent / "shared" / "vendor" / "packetdrill"]
+    # Beside this checkout, or beside the repository it was cloned from
+    # (a CI clone of a local main lives elsewhere).
+    homes = [ROOT.parent, ROOT.parent.parent]
+    try:
+        origin = subprocess.run(["git", "-C", str(ROOT), "config", "--get",
+                                 "remote.origin.url"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin.startswith(("/", "file://")):
+        homes.append(Path(origin.removeprefix("file://")).parent)
+    candidates += [h / "shared" / "vendor" / "packetdrill" for h in homes]
     for c in candidates:
         if (c / "packetdrill.h").is_file():
             return c.resolve()

@@ -122,7 +122,9 @@ def boot(
     ``console``: None (the text stays in ``Kernel.log``) or a callable that
     receives each chunk of console text, from a Python thread of the
     package.  ``nics``: :class:`lkl.Nic` devices attached at boot (their
-    command-line fragments are appended; see ``Kernel.nics``).
+    command-line fragments are appended; see ``Kernel.nics``).  The
+    kernel's host name starts as the host's (``sethostname`` on the
+    kernel changes only its own).
     ``nameservers``: the DNS servers (IP addresses) that lkl.resolver asks
     through this kernel; None: those of the host's /etc/resolv.conf.
     ``control``: serve the kernel to this user's other processes as that
@@ -259,6 +261,11 @@ class Kernel:
                 f"the kernel runs syscall mode {mode!r}, not the {self._syscall_mode!r} "
                 "asked for: that mode is not available in this build (this process "
                 "cannot boot another kernel)")
+        # The host's name, as a container starts with one: what
+        # socket.gethostname() gives under lkl.patch, resolvable as on
+        # the host (hosts file, else lkl.resolver's own-name answer).
+        name = os.uname().nodename.encode()[:64]
+        self.syscall("sethostname", name, len(name))
         self._uname = self.uname()
         # Bring up lo, as a Linux init does (127.0.0.1 and ::1 come with it).
         rtnl.set_up(self, "lo", True)

@@ -555,8 +555,33 @@ def _lookup(kernel: Any, host: str, families: tuple[int, ...], flags: int) -> _F
         found = _Found([a for a in ((AF_INET6, "::1"), (AF_INET, "127.0.0.1"))
                         if a[0] in families], "localhost", [])
     if found is None:
+        found = _own_name(kernel, host, families)
+    if found is None:
         found = _from_dns(kernel, cfg, host, families)
     return found
+
+
+def _own_name(kernel: Any, host: str, families: tuple[int, ...]) -> _Found | None:
+    """The addresses of the kernel's own host name (its uname nodename).
+
+    As glibc's nss-myhostname answers on the host: its interfaces'
+    addresses, the loopback ones only if it has no other (127.0.0.2, ::1).
+    """
+    from lkl.net import rtnl
+
+    name = host.lower().rstrip(".")
+    own = kernel.uname().nodename
+    if name != own.lower() or own in ("", "(none)"):
+        return None
+    try:
+        addrs = [(fam, addr) for fam, addr, _ in rtnl.addresses(kernel) if fam in families]
+    except OSError:
+        addrs = []
+    usable = [a for a in addrs if not ipaddress.ip_address(a[1]).is_loopback
+              and not ipaddress.ip_address(a[1]).is_link_local]
+    if not usable:
+        usable = [a for a in ((AF_INET, "127.0.0.2"), (AF_INET6, "::1")) if a[0] in families]
+    return _Found(usable, own, []) if usable else None
 
 
 def _is_localhost(host: str) -> bool:

@@ -211,6 +211,20 @@ def add_address(k: Kernel, index: int, cidr: str) -> None:
     request(k, msg, _K["RTM_NEWADDR"], NEW)
 
 
+def addresses(k: Kernel) -> list[tuple[int, str, int]]:
+    """Every address of the kernel's interfaces: ``(family, address, ifindex)``."""
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+
+    out = []
+    for raw in request(k, ifaddrmsg(), _K["RTM_GETADDR"], NLM_F_DUMP):
+        reply = ifaddrmsg(raw)
+        reply.decode()
+        addr = reply.get_attr("IFA_LOCAL") or reply.get_attr("IFA_ADDRESS")
+        if addr:
+            out.append((int(reply["family"]), str(addr), int(reply["index"])))
+    return out
+
+
 def add_route(k: Kernel, dst: str, via: str | None = None, dev: Device | None = None) -> None:
     """Add a route to the main table (see Kernel.add_route)."""
     from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]

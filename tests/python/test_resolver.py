@@ -202,6 +202,26 @@ def test_hosts_file(kernel: Any, dns_on_loopback: Responder) -> None:
     assert not dns_on_loopback.served, "the hosts file answered without DNS"
 
 
+def test_own_host_name(kernel: Any, dns_on_loopback: Responder) -> None:
+    """The kernel's host name starts as the host's and resolves without DNS,
+    as nss-myhostname answers on the host (loopback when it has no other)."""
+    assert kernel.uname().nodename == os.uname().nodename
+    before = kernel.uname().nodename.encode()
+    name = b"lkl-own-name.test"
+    kernel.syscall("sethostname", name, len(name))
+    try:
+        assert socket.gethostname() == os.uname().nodename, "the host's is untouched"
+        others = [a for fam, a, _ in lkl.net.rtnl.addresses(kernel)
+                  if not a.startswith(("127.", "::1", "fe80:"))]
+        want = sorted(others) or ["127.0.0.2", "::1"]
+        got = resolver.getaddrinfo(kernel, "LKL-own-name.test.", 80, 0, socket.SOCK_STREAM)
+        assert sorted(addresses(got)) == want
+        assert resolver.gethostbyname_ex(kernel, "lkl-own-name.test")[0] == "lkl-own-name.test"
+        assert not dns_on_loopback.served
+    finally:
+        kernel.syscall("sethostname", before, len(before))
+
+
 def test_dns_through_the_kernel(kernel: Any, dns_on_loopback: Responder) -> None:
     before = kernel.snmp()["Udp"]["OutDatagrams"]
     infos = resolver.getaddrinfo(kernel, "www.corp.test", 443, type=socket.SOCK_STREAM)
