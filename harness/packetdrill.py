@@ -69,6 +69,7 @@ def packetdrill_source() -> Path:
         origin = ""
     if origin.startswith(("/", "file://")):
         homes.append(Path(origin.removeprefix("file://")).parent)
+    homes.append(Path("/work"))     # this workplace's shared folder
     candidates += [h / "shared" / "vendor" / "packetdrill" for h in homes]
     for c in candidates:
         if (c / "packetdrill.h").is_file():
