@@ -64,6 +64,14 @@ def preload_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def launcher_env() -> dict[str, str]:
+    """For ``python -m lkl exec``: no preload of its own, the package importable."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LKL_") and k != "LD_PRELOAD"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def env_argv(settings: dict[str, str], argv: list[str]) -> list[str]:
     """argv under the preload, through env(1) (for ``ip netns exec``)."""
     return ["env", f"LD_PRELOAD={PRELOAD}",
@@ -227,6 +235,59 @@ def test_python_stdlib_and_resolver_on_the_kernel() -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n")[:4] == ["('10.9.8.7', 80)", "gaierror True", "http True",
                                           "1 lo"], res.stdout
+
+
+def test_subprocess_leaves_the_parents_sockets_alone() -> None:
+    """CPython's subprocess sets a child up with vfork (the parent's memory
+    until exec): its close_range and dup2 must not close or remap the
+    parent's kernel sockets."""
+    script = textwrap.dedent("""
+        import socket, subprocess
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+        c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+        for _ in range(5):
+            out = subprocess.run(["echo", "child"], stdin=a, capture_output=True, text=True)
+            assert out.stdout.strip() == "child", out
+        c.send(b"parent")
+        c2 = socket.create_connection(l.getsockname())
+        print(a.recv(10), l.accept()[0].getpeername() == c2.getsockname())
+    """)
+    res = subprocess.run([PYTHON, "-c", script], env=preload_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "b'parent' True"
+
+
+def test_control_serves_the_programs_kernel_to_attach() -> None:
+    """LKL_CONTROL=NAME (python -m lkl exec --control NAME): the tools of
+    python -m lkl attach see the program's kernel, not the host's."""
+    name = f"preload-ctl-{os.getpid()}"
+    script = ("import socket, sys, time\n"
+              "s = socket.socket(); s.bind(('127.0.0.1', 47213)); s.listen()\n"
+              "print('ready', flush=True); sys.stdin.read()\n")
+    prog = subprocess.Popen([sys.executable, "-m", "lkl", "exec", "--control", name, "--",
+                             PYTHON, "-c", script], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=launcher_env())
+    try:
+        assert prog.stdout is not None and prog.stdout.readline().strip() == "ready"
+        attach = [sys.executable, "-m", "lkl", "attach", name, "--"]
+        ss = subprocess.run([*attach, "ss", "-tln"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30)
+        assert ss.returncode == 0, ss.stderr
+        assert "127.0.0.1:47213" in ss.stdout, ss.stdout
+        host = subprocess.run(["ss", "-tln"], capture_output=True, text=True, timeout=30)
+        assert "127.0.0.1:47213" not in host.stdout
+    finally:
+        if prog.stdin:
+            prog.stdin.close()
+        assert prog.wait(timeout=30) == 0
+    gone = subprocess.run([sys.executable, "-m", "lkl", "attach", name, "--", "ss", "-tln"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert gone.returncode != 0, "the control socket ends with the program"
+    bad = subprocess.run([PYTHON, "-c", "print('ran')"], capture_output=True, text=True,
+                         env=preload_env(LKL_CONTROL="no spaces"), timeout=30)
+    assert bad.returncode == 2 and "ran" not in bad.stdout
+    assert "LKL_CONTROL" in bad.stderr
 
 
 def test_library_fds_survive_the_programs_close_loops() -> None:

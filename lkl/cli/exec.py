@@ -77,6 +77,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nameserver", action="append", default=[], metavar="ADDR",
                         help="DNS server for getaddrinfo (default: /etc/resolv.conf's)")
     parser.add_argument("--config", metavar="FILE", help="a JSON configuration (LKL_CONFIG)")
+    parser.add_argument("--control", metavar="NAME",
+                        help="serve the kernel to `python -m lkl attach NAME` (LKL_CONTROL)")
     parser.add_argument("--debug", action="store_true", help="the kernel's console on stderr")
     parser.add_argument("--keep-preload", action="store_true",
                         help="programs the program runs get kernels of their own too")
@@ -118,6 +120,7 @@ def environment(args: argparse.Namespace,
         "LKL_MAC": args.mac,
         "LKL_SYSCTL": ";".join(args.sysctl) or None,
         "LKL_NAMESERVER": ",".join(args.nameserver) or None,
+        "LKL_CONTROL": args.control,
         "LKL_CONFIG": args.config,
         "LKL_DEBUG": "1" if args.debug else None,
         "LKL_KEEP_PRELOAD": "1" if args.keep_preload else None,

@@ -238,6 +238,18 @@ static int set(struct cfg_ctx *c, const char *name, const char *v)
 	if (!strcmp(name, "cmdline") || !strcmp(name, "boot_cmdline"))
 		return copy(c, "LKL_CMDLINE", cfg->cmdline,
 			    sizeof(cfg->cmdline), v);
+	if (!strcmp(name, "control")) {
+		const char *q;
+
+		for (q = v; *q; q++)
+			if (!isalnum((unsigned char)*q) && !strchr("._-", *q))
+				break;
+		if (!*v || *q || strlen(v) > 64)
+			return fail(c, "LKL_CONTROL: a name of letters, digits, "
+				    "'.', '_' and '-' (at most 64): %s", v);
+		return copy(c, "LKL_CONTROL", cfg->control,
+			    sizeof(cfg->control), v);
+	}
 	if (!strcmp(name, "debug")) {
 		cfg->debug = strtol(v, NULL, 0) != 0 || !strcmp(v, "true");
 		return 0;
@@ -279,6 +291,7 @@ static const struct { const char *env, *name; } env_names[] = {
 	{ "LKL_NAMESERVER", "nameserver" },
 	{ "LKL_CMDLINE", "cmdline" },
 	{ "LKL_DEBUG", "debug" },
+	{ "LKL_CONTROL", "control" },
 	/* Upstream's hijack library (tools/lkl/lib/config.c). */
 	{ "LKL_HIJACK_NET_IFTYPE", "type" },
 	{ "LKL_HIJACK_NET_IFPARAMS", "param" },

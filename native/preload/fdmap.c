@@ -60,6 +60,7 @@ static int nslots;
 static int kep = -1;		/* the kernel epoll */
 static pthread_t poller;
 static int poller_started;
+static pid_t owner;		/* the process whose kernel this is */
 
 long ksys_n(long nr, long *params)
 {
@@ -202,6 +203,13 @@ static void after_fork_child(void)
 	pthread_mutex_init(&map_lock, NULL);
 }
 
+int fdmap_vfork_child(void)
+{
+	/* A fork child has its own memory and says so (preload_forked). */
+	return !__atomic_load_n(&preload_forked, __ATOMIC_RELAXED) &&
+	       getpid() != owner;
+}
+
 int fdmap_init(void)
 {
 	struct rlimit rl;
@@ -216,6 +224,7 @@ int fdmap_init(void)
 	if (!map)
 		return -ENOMEM;
 	map_size = (int)size;
+	owner = getpid();
 	kep = (int)ksys(LKL__NR_epoll_create1, 0, 0, 0, 0, 0, 0);
 	if (kep < 0)
 		return kep;
@@ -396,17 +405,18 @@ void fdmap_forget(int fd)
 	struct lsock *s;
 	int i;
 
-	if (!fdmap_is_lkl(fd))
-		return;
+	if (!fdmap_is_lkl(fd) || fdmap_vfork_child())
+		return;		/* a vfork child: the map is the parent's */
 	pthread_mutex_lock(&map_lock);
 	s = map[fd];
 	__atomic_store_n(&map[fd], NULL, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&preload_forked, __ATOMIC_RELAXED)) {
 		/*
-		 * Not the child's kernel: keep the parent's socket alone,
-		 * and never take s->lock here, which the poller may have
-		 * held when the parent forked (no thread of the child
-		 * would ever release it).
+		 * Not the child's kernel: keep the parent's socket alone
+		 * (the number is free for the child's own files now), and
+		 * never take s->lock here, which the poller may have held
+		 * when the parent forked (no thread of the child would ever
+		 * release it).
 		 */
 		pthread_mutex_unlock(&map_lock);
 		return;

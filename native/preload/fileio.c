@@ -176,6 +176,9 @@ static int dup_to(int fd, int newfd, int flags, int is_dup2)
 		errno = EINVAL;
 		return -1;
 	}
+	/* A vfork child (e.g. setting up a spawned program's stdio). */
+	if (fdmap_vfork_child())
+		return host_dup3(fd, newfd, flags);
 	kind = fdmap_lookup(fd, &s);
 	if (kind < 0)
 		return -1;

@@ -80,6 +80,7 @@ struct preload_config {
 	int nns;
 	char nameservers[PRELOAD_MAX_NS][64];
 	char cmdline[512];
+	char control[72];		/* serve the kernel as this name */
 	int debug;
 	int keep_preload;
 };
@@ -137,6 +138,13 @@ void fdmap_forget(int fd);
 
 /* After fork, in the child: the kernel is the parent's. */
 extern int preload_forked;
+/*
+ * 1 on the child of a vfork (or clone with CLONE_VM): it runs on the
+ * parent's memory until it execs, so it must touch neither the kernel
+ * nor the fd map.  A getpid(): checked only where such a child may call
+ * us (close, close_range, dup2/dup3), never on the data path.
+ */
+int fdmap_vfork_child(void);
 /* The kernel serves syscalls. */
 extern int preload_running;
 

@@ -3,8 +3,9 @@
  * kernel with the NIC attached, brings lo and the NIC up and sets
  * addresses, routes and sysctls, all before the program's main runs;
  * anything wrong ends the process with a message and exit status 2, so
- * a program never runs on a half-configured kernel.  The destructor
- * halts the kernel.
+ * a program never runs on a half-configured kernel.  With LKL_CONTROL
+ * the kernel is served to this user's tools (python -m lkl attach NAME)
+ * once it is configured.  The destructor stops serving and halts it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lkl/control.h>
 #include <lkl/lkl.h>
 #include <lkl/netdev.h>
 
@@ -162,6 +164,15 @@ static void __attribute__((constructor)) preload_boot(void)
 	ret = fdmap_init();
 	if (ret < 0)
 		die("readiness poller: %s", strerror(-ret));
+	if (preload_cfg.control[0]) {
+		/* ip, ss, tcpdump... through python -m lkl attach NAME. */
+		if (nic && (ret = lkl_control_add_netdev(nic)) < 0)
+			die("LKL_CONTROL: the NIC: %s", strerror(-ret));
+		ret = lkl_control_start(preload_cfg.control);
+		if (ret < 0)
+			die("LKL_CONTROL=%s: %s", preload_cfg.control,
+			    strerror(-ret));
+	}
 }
 
 static void __attribute__((destructor)) preload_halt(void)
@@ -169,6 +180,8 @@ static void __attribute__((destructor)) preload_halt(void)
 	if (!preload_running || preload_forked)
 		return;
 	preload_running = 0;
+	if (preload_cfg.control[0])
+		lkl_control_stop();
 	lkl_sys_halt();
 	fdmap_fini();
 	/* The device's poller is gone with the kernel; the process ends. */

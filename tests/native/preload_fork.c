@@ -5,7 +5,10 @@
  * parent's sockets keep working after the child is gone.
  *
  * Forked ROUNDS times, each right after traffic that keeps the readiness
- * poller busy, so a lock it holds at fork time would hang a child.
+ * poller busy, so a lock it holds at fork time would hang a child.  Then
+ * a vfork child (the parent's memory until it execs, as posix_spawn and
+ * Python's subprocess use) closes and dup2s the sockets the way a
+ * spawned program's set-up does: the parent's sockets must not notice.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -66,6 +69,25 @@ int main(void)
 		CHECK(recv(s, buf, 4, MSG_WAITALL) == 4 &&
 		      !memcmp(buf, "ping", 4), "parent recv");
 	}
+	pid = vfork();
+	CHECK(pid >= 0, "vfork");
+	if (pid == 0) {
+		/* Only what a vfork child may do: dup2, close, _exit. */
+		if (dup2(s, 100) != 100 || close(100) || close(c) || close(s))
+			_exit(3);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid (vfork)");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "vfork child status %d", status);
+	CHECK(send(c, "after", 5, 0) == 5, "parent send after vfork");
+	{
+		struct pollfd p = { .fd = s, .events = POLLIN };
+
+		CHECK(poll(&p, 1, 5000) == 1, "parent poll after vfork");
+	}
+	CHECK(recv(s, buf, 5, MSG_WAITALL) == 5 && !memcmp(buf, "after", 5),
+	      "parent recv after vfork");
 	printf("child ok\n");
 	printf("done\n");
 	return 0;
