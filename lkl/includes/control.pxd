@@ -31,4 +31,4 @@ cdef extern from "lkl/capture.h" nogil:
                           size_t ring_bytes, lkl_capture **out)
     void lkl_capture_get_stats(lkl_capture *cap, lkl_capture_stats *st)
     int lkl_capture_wait(lkl_capture *cap, int timeout_ms)
-    int lkl_capture_stop(lkl_capture *cap)
+    int lkl_capture_stop(lkl_capture *cap, lkl_capture_stats *final)

@@ -393,8 +393,7 @@ static int serve(struct client *c, struct ctl_reply *rep, size_t *outlen)
 		r = 0;
 		if (q->op == CTL_CAPTURE_STOP) {
 			c->captures[a[0]] = NULL;
-			lkl_capture_get_stats(cap, &st);
-			r = lkl_capture_stop(cap);
+			r = lkl_capture_stop(cap, &st);
 			rep->ret[0] = st.frames;
 			rep->ret[1] = st.dropped;
 		}
@@ -747,7 +746,7 @@ static void client_close(struct client *c)
 
 	for (i = 0; i < MAX_CAPTURES; i++)
 		if (c->captures[i])
-			lkl_capture_stop(c->captures[i]);
+			lkl_capture_stop(c->captures[i], NULL);
 	while (c->nfds)
 		forget(c, c->fds[0]);
 	if (c->passed_fd >= 0)

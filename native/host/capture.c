@@ -248,7 +248,7 @@ int lkl_capture_wait(struct lkl_capture *cap, int timeout_ms)
 	return done;
 }
 
-int lkl_capture_stop(struct lkl_capture *cap)
+int lkl_capture_stop(struct lkl_capture *cap, struct lkl_capture_stats *final)
 {
 	int err;
 
@@ -257,6 +257,9 @@ int lkl_capture_stop(struct lkl_capture *cap)
 	if (netdev_set_capture(cap->dev, cap, NULL))
 		return -EINVAL;
 	pthread_mutex_lock(&cap->lock);
+	/* Detached: the device adds no frame from here on. */
+	if (final)
+		*final = cap->st;
 	cap->stopping = 1;
 	pthread_cond_signal(&cap->more);
 	pthread_mutex_unlock(&cap->lock);

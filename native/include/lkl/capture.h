@@ -45,8 +45,12 @@ void lkl_capture_get_stats(struct lkl_capture *cap,
 /* Wait up to timeout_ms for count frames: 1 if done, 0 if not yet. */
 int lkl_capture_wait(struct lkl_capture *cap, int timeout_ms);
 
-/* Detach from the device, write out what is queued, close, free. */
-int lkl_capture_stop(struct lkl_capture *cap);
+/*
+ * Detach from the device, write out what is queued, close, free.  If
+ * final is not NULL it gets the counters as they stand once no frame can
+ * be added any more: exactly what the file holds.
+ */
+int lkl_capture_stop(struct lkl_capture *cap, struct lkl_capture_stats *final);
 
 #ifdef __cplusplus
 }
