@@ -12,8 +12,11 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +73,20 @@ async def stream_round_trip(reader: asyncio.StreamReader, writer: asyncio.Stream
     writer.close()
     await writer.wait_closed()
     return got.digest() == hashlib.sha256(payload).digest()
+
+
+def in_threads(call: Callable[[int], T], count: int, timeout: float) -> list[T]:
+    """``call(i)`` for i in range(count), each in a thread of its own,
+    joined up to ``timeout`` s each; the results in the order they came
+    (fewer if a call failed or had not returned)."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(call(i)))
+               for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results
 
 
 def run_python(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -203,14 +203,18 @@ def guest_socket(ns: Netns) -> socket.socket:
         return socket.socket()
 
 
-def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536) -> bool:
-    """Send ``size`` seeded bytes through the proxy to the echo backend,
-    half-close, read the echo to EOF; True if both ends hash alike."""
+def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536,
+               prefix: bytes = b"") -> bool:
+    """Send ``size`` seeded bytes through the proxy to the echo backend
+    (after ``prefix``, which a dispatching backend reads first), half-close,
+    read the echo to EOF; True if both ends hash alike."""
     payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
     s = guest_socket(ns)
     s.settimeout(30)
     with s:
         s.connect((PROXY_IP, port))
+        if prefix:
+            s.sendall(prefix)
         got = hashlib.sha256()
         received = [0]
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, echo_stream, run_ok, stream_round_trip
+from helpers import ROOT, echo_stream, in_threads, run_ok, stream_round_trip
 
 import lkl
 import lkl.asyncio as lkl_asyncio
@@ -511,8 +511,6 @@ def test_misuse_is_a_clear_error(kernel):
 
 def test_loops_in_several_threads_at_once(kernel):
     """One EventLoop per thread, all waiting in the kernel at the same time."""
-    results: list[bool] = []
-
     async def one(seed):
         server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -522,13 +520,7 @@ def test_loops_in_several_threads_at_once(kernel):
         await server.wait_closed()
         return ok
 
-    threads = [threading.Thread(target=lambda s=s: results.append(run(one(s), 30)))
-               for s in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == [True] * 3
+    assert in_threads(lambda s: run(one(s), 30), 3, 60) == [True] * 3
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="TAP devices need root")

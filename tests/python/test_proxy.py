@@ -7,7 +7,6 @@ backends listen on the namespace's loopback.  Addresses 10.200.17.0/24.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -20,6 +19,7 @@ import threading
 import time
 
 import pytest
+from helpers import in_threads
 from proxyrig import (
     PROXY_IP,
     ROOT,
@@ -165,22 +165,23 @@ RESULTS: dict[str, object] = {}
 HOLD = threading.Event()
 
 
-def _echo_trip(ns, size, seed):
-    payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
+def _ask(ns, command: bytes, timeout: float | None = 10) -> socket.socket:
+    """A guest connection through the proxy whose backend (dispatch) was
+    asked for ``command`` (its first bytes)."""
     s = guest_socket(ns)
-    s.settimeout(30)
-    got = hashlib.sha256()
-    with s:
+    try:
+        s.settimeout(timeout)
         s.connect((PROXY_IP, PORT))
-        s.sendall(b"E")
-        t = threading.Thread(target=lambda: [got.update(d) for d in iter(
-            lambda: s.recv(65536), b"")], daemon=True)
-        t.start()
-        for off in range(0, size, 65536):
-            s.sendall(payload[off:off + 65536])
-        s.shutdown(socket.SHUT_WR)      # half-close: the echo still comes back
-        t.join(60)
-    return got.digest() == hashlib.sha256(payload).digest()
+        s.sendall(command)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def _echo_trip(ns, size, seed):
+    """A round trip through dispatch's echo ("E")."""
+    return round_trip(ns, PORT, size, seed, prefix=b"E")
 
 
 @pytest.fixture(scope="module")
@@ -196,13 +197,7 @@ def proxy_rig():
 @pytest.mark.watchdog(180)
 def test_many_concurrent_connections_byte_exact(proxy_rig):
     ns, proxy, backends, sp = proxy_rig
-    results: list[bool] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(
-        _echo_trip(ns, (1 << 20) + i * 4097, i))) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    results = in_threads(lambda i: _echo_trip(ns, (1 << 20) + i * 4097, i), 24, 120)
     assert results == [True] * 24
     st = wait_until(lambda: (s := stats(sp))["open"] == 0 and s, 10, "connections closed")
     assert st["totals"]["accepted"] >= 24
@@ -218,11 +213,7 @@ def test_many_concurrent_connections_byte_exact(proxy_rig):
 def test_half_close_from_the_backend(proxy_rig):
     ns, proxy, _, _ = proxy_rig
     RESULTS.pop("fin_first", None)
-    s = guest_socket(ns)
-    s.settimeout(10)
-    with s:
-        s.connect((PROXY_IP, PORT))
-        s.sendall(b"F")
+    with _ask(ns, b"F") as s:
         data = b""
         while chunk := s.recv(100):
             data += chunk
@@ -238,14 +229,9 @@ def test_half_close_from_the_backend(proxy_rig):
 def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
     ns, _, _, sp = proxy_rig
     before = stats(sp)["totals"]["resets_from_backend"]
-    s = guest_socket(ns)
-    s.settimeout(10)
-    with s:
-        s.connect((PROXY_IP, PORT))
-        s.sendall(b"Rx")
-        with pytest.raises(ConnectionResetError):
-            while s.recv(100):
-                pass
+    with _ask(ns, b"Rx") as s, pytest.raises(ConnectionResetError):
+        while s.recv(100):
+            pass
     wait_until(lambda: stats(sp)["totals"]["resets_from_backend"] == before + 1, 10,
                "the reset counted")
 
@@ -255,10 +241,7 @@ def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
 def test_reset_from_the_guest_reaches_the_backend(proxy_rig):
     ns, _, _, sp = proxy_rig
     RESULTS.pop("guest_reset", None)
-    s = guest_socket(ns)
-    s.settimeout(10)
-    s.connect((PROXY_IP, PORT))
-    s.sendall(b"W")
+    s = _ask(ns, b"W")
     assert s.recv(5) == b"ready"
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -273,9 +256,7 @@ def test_slow_backend_backpressure_bounds_the_proxy(proxy_rig):
     proxy buffering; the proxy holds a bounded amount, then all of it flows."""
     ns, _, _, sp = proxy_rig
     HOLD.clear()
-    s = guest_socket(ns)
-    s.connect((PROXY_IP, PORT))
-    s.sendall(b"H")
+    s = _ask(ns, b"H", timeout=None)
     s.setblocking(False)
     sent = 0
     chunk = b"z" * 65536
@@ -492,13 +473,7 @@ def test_tls_termination_with_curl(tmp_path):
 @pytest.mark.watchdog(180)
 def test_two_workers_share_one_address_over_a_multi_queue_tap():
     with rig(["--workers", "2"], multi_queue=True) as (ns, proxy, _, sp):
-        results: list[bool] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(
-            round_trip(ns, 8017, 256 << 10, i))) for i in range(32)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        results = in_threads(lambda i: round_trip(ns, 8017, 256 << 10, i), 32, 120)
         assert results == [True] * 32
         per_worker = [stats(f"{sp}.{i}")["totals"]["accepted"] for i in range(2)]
         assert sum(per_worker) == 32 and min(per_worker) > 0, per_worker
@@ -540,13 +515,7 @@ def test_a_dead_backend_is_skipped_and_counted():
 @pytest.mark.watchdog(90)
 def test_direct_syscall_mode_relays_concurrently():
     with rig(["--syscall-mode", "direct"]) as (ns, _, _, sp):
-        results: list[bool] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(
-            round_trip(ns, 8017, 1 << 20, i))) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        results = in_threads(lambda i: round_trip(ns, 8017, 1 << 20, i), 8, 60)
         assert results == [True] * 8
         assert stats(sp)["totals"]["bytes_down"] == 8 << 20
 
