@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 _counter = itertools.count()
 
@@ -61,7 +62,8 @@ class Netns:
     def _address(self, ipr: NetNS, index: int, cidr: str) -> None:
         addr, prefix = cidr.split("/")
         ipr.addr("add", index=index, address=addr, prefixlen=int(prefix),
-                 **({"flags": 0x80} if ":" in addr else {}))  # IFA_F_NODAD
+                 # IPv6: usable at once, no duplicate address detection.
+                 **({"flags": IFA_F_NODAD} if ":" in addr else {}))
 
     def address(self, ifname: str, cidr: str) -> None:
         """Put ``cidr`` on ``ifname`` and bring it up."""
