@@ -51,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+from harness.sockets import tcp_pair  # noqa: E402
 
 CONFIGS = ("host-stdlib", "host-uvloop", "lkl-shadow-stock", "lkl-shadow-ours",
            "lkl-direct-stock", "lkl-direct-ours", "lkl-direct-dyntick-ours",
@@ -137,15 +139,8 @@ async def conns_per_s(stack: Stack, total: int, concurrency: int = 100) -> float
 
 
 def _pair(stack: Stack) -> tuple[Any, Any]:
-    listener = stack.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = stack.socket()
-    client.connect(listener.getsockname())
-    conn, _ = listener.accept()
+    client, conn, listener = tcp_pair(stack.socket, nodelay=True)
     listener.close()
-    for s in (client, conn):
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client, conn
 
 

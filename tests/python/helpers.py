@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness import sockets
+
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +35,7 @@ def _env(**extra: str) -> dict[str, str]:
 def tcp_pair(kernel: Any) -> tuple[Any, Any, Any]:
     """A connected (client, server-side) pair of kernel TCP sockets on
     127.0.0.1, and the listener."""
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
-    return cli, conn, srv
+    return sockets.tcp_pair(kernel.socket)
 
 
 async def echo_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, echo_stream, in_threads, run_ok, stream_round_trip
+from helpers import ROOT, echo_stream, in_threads, run_ok, stream_round_trip, tcp_pair
 
 import lkl
 import lkl.asyncio as lkl_asyncio
@@ -448,12 +448,7 @@ def test_a_wrapper_with_an_lkl_socket_is_served_in_the_kernel(kernel):
 
     async def main():
         loop = asyncio.get_running_loop()
-        listener = kernel.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        client = kernel.socket()
-        client.connect(listener.getsockname())
-        conn, _ = listener.accept()
+        client, conn, listener = tcp_pair(kernel)
         wrapped = Wrapper(conn)
         got = loop.create_future()
         before = host_fds()

@@ -17,6 +17,7 @@ import pytest
 
 import lkl
 import lkl.socket as lsocket
+from harness import sockets
 
 STACKS = os.environ.get("LKL_TEST_STACKS", "stdlib,lkl").split(",")
 
@@ -32,12 +33,7 @@ def mod(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def tcp_pair(mod: Any) -> Any:
-    srv = mod.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = mod.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = sockets.tcp_pair(mod.socket)
     yield cli, conn, srv
     for s in (cli, conn, srv):
         s.close()
