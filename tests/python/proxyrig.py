@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 from harness.netns import Netns  # noqa: E402
+from lkl.proxy.workers import read_ready  # noqa: E402
 
 GUEST_IP = "10.200.17.1"
 PROXY_IP = "10.200.17.2"
@@ -122,21 +122,11 @@ class ProxyProcess:
             self.stderr_lines.append(line)
 
     def _wait_ready(self, timeout: float) -> int:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
-                msg = json.loads(line)
-                if msg.get("event") == "ready":
-                    return int(msg["pid"])
-            if self.proc.poll() is not None:
-                break
-        self.kill()
-        raise AssertionError("the proxy did not come up:\n" + self.stderr())
+        msg = read_ready(self.proc, timeout)
+        if msg is None:
+            self.kill()
+            raise AssertionError("the proxy did not come up:\n" + self.stderr())
+        return int(msg["pid"])
 
     def stderr(self) -> str:
         time.sleep(0)  # the reader thread appends as lines come
