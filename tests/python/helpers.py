@@ -71,6 +71,19 @@ async def stream_round_trip(reader: asyncio.StreamReader, writer: asyncio.Stream
     return got.digest() == hashlib.sha256(payload).digest()
 
 
+def assert_refuses(call: Callable[[Any], Any],
+                   cases: tuple[tuple[Any, type[BaseException]], ...]) -> None:
+    """``call(bad)`` raises ``exc`` for each ``(bad, exc)`` of ``cases``
+    (AssertionError with the first ``bad`` that it took)."""
+    for bad, exc in cases:
+        try:
+            call(bad)
+        except exc:
+            pass
+        else:
+            raise AssertionError(bad)
+
+
 def in_threads(call: Callable[[int], T], count: int, timeout: float) -> list[T]:
     """``call(i)`` for i in range(count), each in a thread of its own,
     joined up to ``timeout`` s each; the results in the order they came
