@@ -187,10 +187,26 @@ def stats(sock_path: str, http_path: str = "/") -> dict[str, Any]:
     return json.loads(body)
 
 
-def guest_socket(ns: Netns) -> socket.socket:
-    """A socket of the guest (the namespace's kernel)."""
+def guest_socket(ns: Netns, timeout: float | None = None) -> socket.socket:
+    """A socket of the guest (the namespace's kernel), with ``timeout``."""
     with ns.entered():
-        return socket.socket()
+        s = socket.socket()
+    s.settimeout(timeout)
+    return s
+
+
+def guest_connect(ns: Netns, port: int, first: bytes = b"",
+                  timeout: float | None = 10) -> socket.socket:
+    """A guest connection to the proxy on ``port``, ``first`` sent on it."""
+    s = guest_socket(ns, timeout)
+    try:
+        s.connect((PROXY_IP, port))
+        if first:
+            s.sendall(first)
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536,
@@ -199,12 +215,7 @@ def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536,
     (after ``prefix``, which a dispatching backend reads first), half-close,
     read the echo to EOF; True if both ends hash alike."""
     payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
-    s = guest_socket(ns)
-    s.settimeout(30)
-    with s:
-        s.connect((PROXY_IP, port))
-        if prefix:
-            s.sendall(prefix)
+    with guest_connect(ns, port, prefix, timeout=30) as s:
         got = hashlib.sha256()
         received = [0]
 

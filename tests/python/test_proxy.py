@@ -26,6 +26,7 @@ from proxyrig import (
     Backend,
     Netns,
     ProxyProcess,
+    guest_connect,
     guest_socket,
     rig,
     round_trip,
@@ -165,20 +166,6 @@ RESULTS: dict[str, object] = {}
 HOLD = threading.Event()
 
 
-def _ask(ns, command: bytes, timeout: float | None = 10) -> socket.socket:
-    """A guest connection through the proxy whose backend (dispatch) was
-    asked for ``command`` (its first bytes)."""
-    s = guest_socket(ns)
-    try:
-        s.settimeout(timeout)
-        s.connect((PROXY_IP, PORT))
-        s.sendall(command)
-    except BaseException:
-        s.close()
-        raise
-    return s
-
-
 def _echo_trip(ns, size, seed):
     """A round trip through dispatch's echo ("E")."""
     return round_trip(ns, PORT, size, seed, prefix=b"E")
@@ -213,7 +200,7 @@ def test_many_concurrent_connections_byte_exact(proxy_rig):
 def test_half_close_from_the_backend(proxy_rig):
     ns, proxy, _, _ = proxy_rig
     RESULTS.pop("fin_first", None)
-    with _ask(ns, b"F") as s:
+    with guest_connect(ns, PORT, b"F") as s:
         data = b""
         while chunk := s.recv(100):
             data += chunk
@@ -229,7 +216,7 @@ def test_half_close_from_the_backend(proxy_rig):
 def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
     ns, _, _, sp = proxy_rig
     before = stats(sp)["totals"]["resets_from_backend"]
-    with _ask(ns, b"Rx") as s, pytest.raises(ConnectionResetError):
+    with guest_connect(ns, PORT, b"Rx") as s, pytest.raises(ConnectionResetError):
         while s.recv(100):
             pass
     wait_until(lambda: stats(sp)["totals"]["resets_from_backend"] == before + 1, 10,
@@ -241,7 +228,7 @@ def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
 def test_reset_from_the_guest_reaches_the_backend(proxy_rig):
     ns, _, _, sp = proxy_rig
     RESULTS.pop("guest_reset", None)
-    s = _ask(ns, b"W")
+    s = guest_connect(ns, PORT, b"W")
     assert s.recv(5) == b"ready"
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -256,7 +243,7 @@ def test_slow_backend_backpressure_bounds_the_proxy(proxy_rig):
     proxy buffering; the proxy holds a bounded amount, then all of it flows."""
     ns, _, _, sp = proxy_rig
     HOLD.clear()
-    s = _ask(ns, b"H", timeout=None)
+    s = guest_connect(ns, PORT, b"H", timeout=None)
     s.setblocking(False)
     sent = 0
     chunk = b"z" * 65536
@@ -311,13 +298,10 @@ def test_limits_refuse_and_count():
         socks = []
         try:
             for _ in range(2):
-                s = guest_socket(ns)
-                s.settimeout(10)
-                s.connect((PROXY_IP, 8017))
+                s = guest_connect(ns, 8017)
                 assert s.recv(2) == b"hi"
                 socks.append(s)
-            s = guest_socket(ns)
-            s.settimeout(10)
+            s = guest_socket(ns, timeout=10)
             socks.append(s)
             # The kernel accepts, the proxy resets (maybe before connect returned).
             with pytest.raises(ConnectionResetError):
@@ -337,11 +321,7 @@ def test_limits_refuse_and_count():
 def test_idle_timeout_resets_both_sides():
     with rig(["--idle-timeout", "1", "--no-sandbox"]) as (ns, _, bes, sp):
         assert stats(sp)["sandboxed"] is False and stats(sp)["capabilities"] is None
-        s = guest_socket(ns)
-        s.settimeout(10)
-        with s:
-            s.connect((PROXY_IP, 8017))
-            s.sendall(b"ping")
+        with guest_connect(ns, 8017, b"ping") as s:
             assert s.recv(4) == b"ping"
             start = time.monotonic()
             with pytest.raises(ConnectionResetError):
@@ -354,15 +334,11 @@ def test_idle_timeout_resets_both_sides():
 @pytest.mark.watchdog(90)
 def test_sigterm_drains():
     with rig(["--drain-timeout", "20"]) as (ns, proxy, _, sp):
-        s = guest_socket(ns)
-        s.settimeout(10)
-        s.connect((PROXY_IP, 8017))
-        s.sendall(b"before ")
+        s = guest_connect(ns, 8017, b"before ")
         assert s.recv(7) == b"before "
         proxy.signal(signal.SIGTERM)
         wait_until(lambda: proxy.events("draining"), 10, "draining")
-        late = guest_socket(ns)
-        late.settimeout(5)
+        late = guest_socket(ns, timeout=5)
         with late, pytest.raises(ConnectionRefusedError):
             late.connect((PROXY_IP, 8017))   # no more accepting
         s.sendall(b"after")                  # the open one goes on
@@ -377,11 +353,7 @@ def test_sigterm_drains():
 @pytest.mark.watchdog(90)
 def test_drain_deadline_resets_what_is_left():
     with rig(["--drain-timeout", "1"]) as (ns, proxy, _, _):
-        s = guest_socket(ns)
-        s.settimeout(10)
-        with s:
-            s.connect((PROXY_IP, 8017))
-            s.sendall(b"x")
+        with guest_connect(ns, 8017, b"x") as s:
             assert s.recv(1) == b"x"
             proxy.signal(signal.SIGTERM)
             with pytest.raises(ConnectionResetError):
@@ -409,10 +381,7 @@ def test_proxy_protocol_v2_and_sighup_reload(tmp_path):
                                   "--proxy-protocol", "v2"])
         try:
             def ask() -> bytes:
-                s = guest_socket(ns)
-                s.settimeout(10)
-                with s:
-                    s.connect((PROXY_IP, 8017))
+                with guest_connect(ns, 8017) as s:
                     local = s.getsockname()
                     assert s.recv(2) == b"ok"
                 return local
@@ -504,8 +473,7 @@ def test_a_dead_backend_is_skipped_and_counted():
         st = stats(sp)
         assert st["totals"]["backend_errors"] >= 1 and bes[1].accepted == 4
         bes[1].close()                      # none left: the guest is reset
-        s = guest_socket(ns)
-        s.settimeout(10)
+        s = guest_socket(ns, timeout=10)
         with s, pytest.raises(ConnectionResetError):
             s.connect((PROXY_IP, 8017))
             s.recv(1)
