@@ -95,6 +95,16 @@ class Netns:
             for cidr in peer_cidrs:
                 self._address(ipr, index, cidr)
 
+    def add_veth_to(self, other: Netns, name: str, peer: str, cidr: str,
+                    peer_cidr: str) -> None:
+        """A veth pair from here (``name``, ``cidr``) to namespace ``other``
+        (``peer``, ``peer_cidr``), both ends up."""
+        with self.ipr() as ipr:
+            ipr.link("add", ifname=name, kind="veth", peer=peer)
+            ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=other.name)
+        self.address(name, cidr)
+        other.address(peer, peer_cidr)
+
     def set_mtu(self, name: str, mtu: int) -> None:
         with self.ipr() as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname=name)[0], mtu=mtu)
