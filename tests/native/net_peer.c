@@ -100,14 +100,26 @@ static void set_timeout(long fd, int opt, int sec)
 		     sizeof(tv)));
 }
 
+/* The line a transfer ends with: "<what> bytes=N sha256=HEX gbps=G". */
+static void print_transfer(const char *what, struct sha256 *h, uint64_t bytes,
+			   uint64_t t0)
+{
+	uint8_t d[32];
+	char hex[65];
+
+	sha256_final(h, d);
+	net_hex(d, hex);
+	printf("%s bytes=%llu sha256=%s gbps=%.3f\n", what,
+	       (unsigned long long)bytes, hex,
+	       bytes * 8.0 / (test_now_ns() - t0));
+}
+
 static void tcp_sink(const char *addr, int port)
 {
 	static char buf[CHUNK];
 	long lfd = net_listen(addr, port), fd, n;
 	uint64_t bytes = 0, t0;
 	struct sha256 h;
-	uint8_t d[32];
-	char hex[65];
 
 	printf("listening\n");
 	fd = CHECK_OK(sys(LKL__NR_accept4, lfd, 0, 0, 0));
@@ -121,11 +133,7 @@ static void tcp_sink(const char *addr, int port)
 			sha256_update(&h, buf, n);
 		bytes += n;
 	}
-	sha256_final(&h, d);
-	net_hex(d, hex);
-	printf("sink bytes=%llu sha256=%s gbps=%.3f\n",
-	       (unsigned long long)bytes, hex,
-	       bytes * 8.0 / (test_now_ns() - t0));
+	print_transfer("sink", &h, bytes, t0);
 	sys(LKL__NR_close, fd);
 	sys(LKL__NR_close, lfd);
 }
@@ -136,8 +144,6 @@ static void tcp_send(const char *addr, int port, uint64_t total)
 	long fd = net_connect(addr, port);
 	uint64_t seed = SEED, sent = 0, t0;
 	struct sha256 h;
-	uint8_t d[32];
-	char hex[65];
 
 	set_timeout(fd, LKL_SO_SNDTIMEO_NEW, 20);
 	sha256_init(&h);
@@ -160,11 +166,7 @@ static void tcp_send(const char *addr, int port, uint64_t total)
 	while (CHECK_OK(sys(LKL__NR_recvfrom, fd, (long)buf, sizeof(buf), 0,
 			    0, 0)) > 0)
 		;
-	sha256_final(&h, d);
-	net_hex(d, hex);
-	printf("sent bytes=%llu sha256=%s gbps=%.3f\n",
-	       (unsigned long long)sent, hex,
-	       sent * 8.0 / (test_now_ns() - t0));
+	print_transfer("sent", &h, sent, t0);
 	sys(LKL__NR_close, fd);
 }
 
