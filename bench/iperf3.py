@@ -122,11 +122,7 @@ def summarise(name: str, stack: str, preset: str | None, direction: str,
 
 def host_veth(seconds: int, reverse: bool) -> dict:
     with Netns("lklperf", "a") as a, Netns("lklperf", "b") as b:
-        with NetNS(a.name) as ipr:
-            ipr.link("add", ifname="ip0", kind="veth", peer="ip1")
-            ipr.link("set", index=ipr.link_lookup(ifname="ip1")[0], net_ns_fd=b.name)
-        a.address("ip0", "10.204.0.1/24")
-        b.address("ip1", "10.204.0.2/24")
+        a.add_veth_to(b, "ip0", "ip1", "10.204.0.1/24", "10.204.0.2/24")
         return run_pair(b, a, [], "10.204.0.2", seconds, reverse)
 
 

@@ -41,19 +41,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from harness.sockets import tcp_pair  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
-
-
-def _pair(make: Any) -> tuple[Any, Any, Any]:
-    srv = make()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    a = make()
-    a.connect(srv.getsockname())
-    b, _ = srv.accept()
-    for s in (a, b):
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return a, b, srv
 
 
 def _stats(ns: list[int], overhead: float) -> dict[str, float]:
@@ -64,7 +55,7 @@ def _stats(ns: list[int], overhead: float) -> dict[str, float]:
 
 def _measure(make: Any, calls: int, overhead: float) -> dict[str, dict[str, float]]:
     clock = time.perf_counter_ns
-    a, b, srv = _pair(make)
+    a, b, srv = tcp_pair(make, nodelay=True)
     send_ns, recv_ns = [0] * calls, [0] * calls
     for _ in range(1000):                      # warm up
         a.send(b"x")
@@ -101,7 +92,6 @@ def _measure(make: Any, calls: int, overhead: float) -> dict[str, dict[str, floa
 
 
 def child(mode: str, calls: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
     import lkl
 
     clock = time.perf_counter_ns

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import select
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,9 @@ from pyroute2 import netns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+from lkl.proxy.workers import read_ready  # noqa: E402
+
 GUEST, PROXY = "10.200.18.1", "10.200.18.2"
 IPERF_PORT, PROXY_PORT, SOCAT_PORT = 5201, 5301, 5302
 OFFLOADS = ["NONE", "CHECKSUM", "LARGE_SEGMENTS", "BIG_PACKETS"]
@@ -78,18 +80,11 @@ def start_proxy(ns: Namespace, offload: str, extra: list[str], py_relay: bool = 
                     "--backend", f"127.0.0.1:{IPERF_PORT}", *extra])
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if select.select([proc.stdout], [], [], 0.5)[0]:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            msg = json.loads(line)
-            if msg.get("event") == "ready":
-                return proc, int(msg["pid"]), msg.get("workers") or [int(msg["pid"])]
-    proc.kill()
-    raise RuntimeError("the proxy did not come up")
+    msg = read_ready(proc, 60)
+    if msg is None:
+        proc.kill()
+        raise RuntimeError("the proxy did not come up")
+    return proc, int(msg["pid"]), msg.get("workers") or [int(msg["pid"])]
 
 
 def cpu_seconds(pids: list[int]) -> float:

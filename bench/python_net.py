@@ -51,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+from harness.sockets import tcp_pair  # noqa: E402
 
 CONFIGS = ("host-stdlib", "host-uvloop", "lkl-shadow-stock", "lkl-shadow-ours",
            "lkl-direct-stock", "lkl-direct-ours", "lkl-direct-dyntick-ours",
@@ -137,22 +139,21 @@ async def conns_per_s(stack: Stack, total: int, concurrency: int = 100) -> float
 
 
 def _pair(stack: Stack) -> tuple[Any, Any]:
-    listener = stack.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = stack.socket()
-    client.connect(listener.getsockname())
-    conn, _ = listener.accept()
+    client, conn, listener = tcp_pair(stack.socket, nodelay=True)
     listener.close()
-    for s in (client, conn):
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client, conn
 
 
-def _in_thread(fn: Any) -> threading.Thread:
-    t = threading.Thread(target=fn)
-    t.start()
-    return t
+def _both(a: Any, b: Any, *sides: Any) -> None:
+    """Each of ``sides`` in a thread of its own (joined, 120 s each), then
+    the pair a, b closed."""
+    threads = [threading.Thread(target=side) for side in sides]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    a.close()
+    b.close()
 
 
 def pingpong_us(stack: Stack, n: int) -> float:
@@ -175,11 +176,7 @@ def pingpong_us(stack: Stack, n: int) -> float:
             a.recv(1)
         result.append((time.perf_counter() - start) / n * 1e6)
 
-    threads = [_in_thread(responder), _in_thread(requester)]
-    for t in threads:
-        t.join(120)
-    a.close()
-    b.close()
+    _both(a, b, responder, requester)
     return result[0]
 
 
@@ -201,11 +198,7 @@ def stream_gbps(stack: Stack, nbytes: int) -> float:
             total += n
         got[0] = total * 8 / (time.perf_counter() - start) / 1e9
 
-    threads = [_in_thread(receiver), _in_thread(sender)]
-    for t in threads:
-        t.join(120)
-    a.close()
-    b.close()
+    _both(a, b, receiver, sender)
     return got[0]
 
 

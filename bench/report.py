@@ -17,25 +17,30 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def syscall_table(rows: list[dict]) -> list[str]:
+    """bench/syscall_latency.py's rows (it prints them so too)."""
+    return table(["variant", "lkl median", "lkl p99", "host getpid median", "ratio"],
+                 [[r["name"], f"{r['lkl_median_ns']:.0f}", f"{r['lkl_p99_ns']:.0f}",
+                   f"{r['host_median_ns']:.0f}", f"{r['ratio_median']:.2f}x"] for r in rows])
+
+
 def syscall_section(data: dict) -> list[str]:
-    lines = ["## getpid latency from C (ns per call, median of 100,000)", "",
-             "| variant | lkl median | lkl p99 | host getpid median | ratio |",
-             "|---|---|---|---|---|"]
-    for r in data["rows"]:
-        lines.append(f"| {r['name']} | {r['lkl_median_ns']:.0f} | {r['lkl_p99_ns']:.0f} "
-                     f"| {r['host_median_ns']:.0f} | {r['ratio_median']:.2f}x |")
-    return [*lines, ""]
+    return ["## getpid latency from C (ns per call, median of 100,000)", "",
+            *syscall_table(data["rows"]), ""]
 
 
 def tcp_rr_section(data: dict) -> list[str]:
-    lines = ["## TCP_RR, 1 byte, round trip (µs)", "",
-             "| variant | transactions/s | mean | p50 | p99 | p50 vs host, same pinning |",
-             "|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        lines.append(f"| {r['name']} | {r['tps']:.0f} | {r['rtt_mean_us']:.1f} "
-                     f"| {r['rtt_p50_us']:.1f} | {r['rtt_p99_us']:.1f} "
-                     f"| {r['ratio_to_host_p50']:.2f}x |")
-    return [*lines, ""]
+    return ["## TCP_RR, 1 byte, round trip (µs)", "", *table(
+        ["variant", "transactions/s", "mean", "p50", "p99", "p50 vs host, same pinning"],
+        [[r["name"], f"{r['tps']:.0f}", f"{r['rtt_mean_us']:.1f}", f"{r['rtt_p50_us']:.1f}",
+          f"{r['rtt_p99_us']:.1f}", f"{r['ratio_to_host_p50']:.2f}x"] for r in data["rows"]]),
+        ""]
 
 
 def figure6(data: dict) -> bool:

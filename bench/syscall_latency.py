@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import syscall_table
+
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "build" / "bench" / "getpid_latency"
 RESULTS = ROOT / "bench" / "results"
@@ -48,11 +51,7 @@ def main() -> int:
     report = {"benchmark": "getpid from C", "unit": "ns per call",
               "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "rows": rows}
     (RESULTS / "syscall_latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    print("\n| variant | lkl median ns | lkl p99 ns | host getpid median ns | ratio |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['name']} | {r['lkl_median_ns']:.0f} | {r['lkl_p99_ns']:.0f} "
-              f"| {r['host_median_ns']:.0f} | {r['ratio_median']:.2f}x |")
+    print("\n(ns)", *syscall_table(rows), sep="\n")
     return 0
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import lkl  # noqa: E402
 import lkl.ssl  # noqa: E402
+from harness.sockets import tcp_pair  # noqa: E402
 from harness.tlscerts import make_pki  # noqa: E402
 
 CHUNK = 256 << 10
@@ -69,12 +70,7 @@ def pair_factory(new_socket: Callable[[], Any], wrap: Callable[..., Any] | None,
     cctx = ssl.create_default_context(cafile=str(pki.ca))
 
     def make() -> tuple[Any, Any]:
-        listener = new_socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        client = new_socket()
-        client.connect(listener.getsockname())
-        conn, _ = listener.accept()
+        client, conn, listener = tcp_pair(new_socket)
         listener.close()
         if wrap is None:
             return client, conn

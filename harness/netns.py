@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 _counter = itertools.count()
 
@@ -61,7 +62,8 @@ class Netns:
     def _address(self, ipr: NetNS, index: int, cidr: str) -> None:
         addr, prefix = cidr.split("/")
         ipr.addr("add", index=index, address=addr, prefixlen=int(prefix),
-                 **({"flags": 0x80} if ":" in addr else {}))  # IFA_F_NODAD
+                 # IPv6: usable at once, no duplicate address detection.
+                 **({"flags": IFA_F_NODAD} if ":" in addr else {}))
 
     def address(self, ifname: str, cidr: str) -> None:
         """Put ``cidr`` on ``ifname`` and bring it up."""
@@ -92,6 +94,16 @@ class Netns:
             index = ipr.link_lookup(ifname=peer)[0]
             for cidr in peer_cidrs:
                 self._address(ipr, index, cidr)
+
+    def add_veth_to(self, other: Netns, name: str, peer: str, cidr: str,
+                    peer_cidr: str) -> None:
+        """A veth pair from here (``name``, ``cidr``) to namespace ``other``
+        (``peer``, ``peer_cidr``), both ends up."""
+        with self.ipr() as ipr:
+            ipr.link("add", ifname=name, kind="veth", peer=peer)
+            ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=other.name)
+        self.address(name, cidr)
+        other.address(peer, peer_cidr)
 
     def set_mtu(self, name: str, mtu: int) -> None:
         with self.ipr() as ipr:

@@ -16,20 +16,16 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lkl import _lkl
+from lkl.net import rtnl
 
 if TYPE_CHECKING:
     from lkl._kernel import Kernel
 
 __all__ = ["Connection", "connections", "TCP_STATES"]
 
-_C = _lkl.constants
-
-AF_NETLINK = 16
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 INET_DIAG_INFO, INET_DIAG_CONG = 2, 4
 IPPROTO_TCP, IPPROTO_UDP = 6, 17
 
@@ -137,33 +133,12 @@ def _dump(k: Kernel, family: int, proto: int) -> list[Connection]:
     msg = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY,
                          NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
     name = "tcp" if proto == IPPROTO_TCP else "udp"
-    fd = k.syscall("socket", AF_NETLINK, 3 | _C["SOCK_CLOEXEC"], NETLINK_SOCK_DIAG)  # SOCK_RAW
     out: list[Connection] = []
-    try:
-        k.syscall("sendto", fd, msg, len(msg), 0, None, 0)
-        buf = bytearray(1 << 16)
-        for _ in range(100000):  # bounded: a dump ends with NLMSG_DONE
-            n = k.syscall("recvfrom", fd, buf, len(buf), 0, None, None)
-            data = bytes(buf[:n])
-            off = 0
-            while off + _NLMSGHDR.size <= n:
-                length, mtype, _flags, rseq, _pid = _NLMSGHDR.unpack_from(data, off)
-                if length < _NLMSGHDR.size or off + length > n:
-                    break
-                if rseq == seq:
-                    if mtype == NLMSG_DONE:
-                        return out
-                    if mtype == NLMSG_ERROR:
-                        err = struct.unpack_from("=i", data, off + 16)[0]
-                        if err < 0:
-                            raise _lkl.errno_error(-err)
-                        return out
-                    if mtype == SOCK_DIAG_BY_FAMILY and length >= _NLMSGHDR.size + 72:
-                        out.append(_parse(name, data, off + _NLMSGHDR.size, off + length))
-                off += (length + 3) & ~3
-        raise TimeoutError("no end to the sock_diag dump")
-    finally:
-        k.syscall("close", fd)
+    for reply in rtnl.exchange(k, NETLINK_SOCK_DIAG, msg, seq, "sock_diag dump", reads=100000):
+        length, mtype = _NLMSGHDR.unpack_from(reply)[:2]
+        if mtype == SOCK_DIAG_BY_FAMILY and length >= _NLMSGHDR.size + 72:
+            out.append(_parse(name, reply, _NLMSGHDR.size, length))
+    return out
 
 
 def connections(k: Kernel, tcp: bool = True, udp: bool = True) -> list[Connection]:

@@ -15,13 +15,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from native_programs import BIN, MODES, ROOT, build, run
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
-PROGRAM = BUILD / "tests" / "native" / "efault_syscalls"
+PROGRAM = BIN / "efault_syscalls"
 
 FAMILIES = ["write bad buffer", "read bad buffer", "send bad buffer", "recv bad buffer",
             "sendmsg bad msghdr", "sendmsg bad msg_iov", "sendmsg bad iov_base",
@@ -34,17 +32,13 @@ FAMILIES = ["write bad buffer", "read bad buffer", "send bad buffer", "recv bad 
 
 @pytest.fixture(scope="module", autouse=True)
 def program() -> None:
-    """Build the C test programs against the current liblkl.a."""
-    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"), f"BUILD={BUILD}"],
-                   check=True, timeout=300)
+    build()
 
 
-@pytest.mark.parametrize("mode", ["shadow", "direct"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_family_gets_efault(mode: str) -> None:
-    env = dict(os.environ, LKL_TEST_CMDLINE=f"lkl.syscall_mode={mode}")
-    proc = subprocess.run([str(PROGRAM)], capture_output=True, text=True, timeout=60, env=env)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    passed = {line[3:] for line in proc.stdout.splitlines() if line.startswith("ok ")}
+    out = run(PROGRAM.name, mode=mode)
+    passed = {line[3:] for line in out.splitlines() if line.startswith("ok ")}
     assert set(FAMILIES) <= passed, set(FAMILIES) - passed
     assert "halt" in passed
 
@@ -56,7 +50,7 @@ def test_other_faults_still_crash() -> None:
     assert proc.returncode == -signal.SIGSEGV
 
 
-@pytest.mark.parametrize("mode", ["shadow", "direct"])
+@pytest.mark.parametrize("mode", MODES)
 def test_python_syscall_bad_pointer_raises_efault(mode: str) -> None:
     code = textwrap.dedent(f"""
         import errno, struct, lkl

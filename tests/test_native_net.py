@@ -19,20 +19,18 @@ import random
 import re
 import socket
 import subprocess
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from native_programs import BIN, build
 
-ROOT = Path(__file__).resolve().parent.parent
-from harness.lines import LineProcess  # noqa: E402
+from harness.lines import LineProcess
 
-BUILD = ROOT / "build"
-PEER = BUILD / "tests" / "native" / "net_peer"
-MALFORMED = BUILD / "tests" / "native" / "net_malformed"
-PIPE_TAIL = BUILD / "tests" / "native" / "net_pipe_tail"
-POLL_ERRORS = BUILD / "tests" / "native" / "net_poll_errors"
-UNIT_BACKENDS = BUILD / "tests" / "native" / "unit_backends"
+PEER = BIN / "net_peer"
+MALFORMED = BIN / "net_malformed"
+PIPE_TAIL = BIN / "net_pipe_tail"
+POLL_ERRORS = BIN / "net_poll_errors"
+UNIT_BACKENDS = BIN / "unit_backends"
 NBYTES = int(os.environ.get("LKL_NET_BYTES", 16 << 20))
 FULL_BYTES = int(os.environ.get("LKL_NET_FULL_BYTES", 256 << 20))
 # The C side's deterministic stream needs no agreement: each end hashes
@@ -48,10 +46,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="TAP/veth need root")
 
 @pytest.fixture(scope="session", autouse=True)
 def native_programs() -> None:
-    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"),
-                    f"BUILD={BUILD}", str(PEER), str(MALFORMED), str(PIPE_TAIL),
-                    str(POLL_ERRORS), str(UNIT_BACKENDS)],
-                   check=True, timeout=300)
+    build(PEER, MALFORMED, PIPE_TAIL, POLL_ERRORS, UNIT_BACKENDS)
 
 
 class Peer(LineProcess):

@@ -12,31 +12,15 @@ and deletes; addresses 10.200.30.0/24 and 10.200.31.0/24 only.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-from harness.netns import Netns  # noqa: E402
+from harness.netns import Netns
+from harness.sink import with_sink
 
 NBYTES = 1 << 20
 PORT = 5400
-
-SERVER = textwrap.dedent(f"""
-    import socket
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("10.200.31.2", {PORT})); srv.listen(1); srv.settimeout(30)
-    print("listening", flush=True)
-    conn, _ = srv.accept(); conn.settimeout(30)
-    got = 0
-    while data := conn.recv(1 << 16):
-        got += len(data)
-    conn.sendall(str(got).encode()); conn.close()
-""")
 
 CLIENT = textwrap.dedent(f"""
     import socket, lkl
@@ -52,7 +36,7 @@ CLIENT = textwrap.dedent(f"""
     while data := s.recv(64):
         reply += data
     after = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
-    print(before, after, int(reply), k.snmp()["Icmp"]["InDestUnreachs"])
+    print(before, after, int(reply.split()[0]), k.snmp()["Icmp"]["InDestUnreachs"])
     k.halt()
 """)
 
@@ -74,17 +58,8 @@ def test_frag_needed_from_a_router_lowers_the_mss() -> None:
             ipr.route("add", dst="10.200.30.0/24", gateway="10.200.31.1")
         assert router.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"]).returncode == 0
 
-        server = subprocess.Popen(server_ns.exec_argv([sys.executable, "-c", SERVER]),
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout and server.stdout.readline().strip() == "listening"
-            env = dict(os.environ, PYTHONPATH=str(ROOT))
-            client = subprocess.run(router.exec_argv([sys.executable, "-c", CLIENT]),
-                                    capture_output=True, text=True, timeout=90, env=env)
-            assert client.returncode == 0, client.stderr
-        finally:
-            server.wait(timeout=40)
-        before, after, received, unreachables = map(int, client.stdout.split()[-4:])
+        out = with_sink(server_ns, "10.200.31.2", PORT, router, CLIENT)
+        before, after, received, unreachables = map(int, out.split()[-4:])
         assert before >= 1400, before          # the server's MSS, less options
         assert after <= 1300 - 40, (before, after)
         assert received == NBYTES

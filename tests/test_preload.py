@@ -13,6 +13,7 @@ server on the preloaded program's own kernel: never the host's resolver.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from native_programs import build
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,9 +54,7 @@ TAP = "lkltap13"
 def programs() -> None:
     subprocess.run(["make", "-s", "-C", str(ROOT / "native"), f"BUILD={BUILD}",
                     str(PRELOAD)], check=True, timeout=900)
-    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"), f"BUILD={BUILD}",
-                    str(NATIVE / "preload_mix"), str(NATIVE / "preload_fork")],
-                   check=True, timeout=300)
+    build(NATIVE / "preload_mix", NATIVE / "preload_fork")
 
 
 def preload_env(**settings: str) -> dict[str, str]:
@@ -409,6 +409,30 @@ def listening(ns: Netns, port: int) -> bool:
     return bool(ns.run(["ss", "-Hltn", f"sport = :{port}"]).stdout.strip())
 
 
+@contextlib.contextmanager
+def http_server(ns: Netns, addr: str, root: Path) -> Iterator[None]:
+    """``python -m http.server`` on ``addr``:8000 in the namespace, serving
+    ``root``, listening within the block."""
+    server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
+                                            "--bind", addr, "-d", str(root)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
+        yield
+    finally:
+        server.kill()
+        server.wait()
+
+
+def curl_on_lkl(ns: Netns, settings: dict[str, str], url: str, digest: str) -> None:
+    """curl under the preload (``settings``) in the namespace fetches
+    ``url``: what it gets hashes to ``digest``."""
+    res = subprocess.run(ns.exec_argv(env_argv(settings, [
+        need("curl"), "-sS", "--fail", "-m", "60", url])), capture_output=True, timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert hashlib.sha256(res.stdout).hexdigest() == digest
+
+
 def iperf3_json(text: str) -> dict:
     data = json.loads(text)
     assert "error" not in data, data.get("error")
@@ -488,13 +512,9 @@ def site(tmp_path: Path) -> tuple[Path, str]:
 @needs_root
 def test_curl_on_lkl_fetches_from_the_namespace(ns: Netns, site: tuple[Path, str],
                                                 tmp_path: Path) -> None:
-    curl = need("curl")
+    need("curl")
     root, digest = site
-    server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
-                                            "--bind", FAR_IP, "-d", str(root)]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
+    with http_server(ns, FAR_IP, root):
         # The NIC from a JSON file in upstream's layout; the server is
         # beyond the gateway.
         config = tmp_path / "lkl.json"
@@ -502,15 +522,8 @@ def test_curl_on_lkl_fetches_from_the_namespace(ns: Netns, site: tuple[Path, str
                                                       "ip": LKL_IP, "masklen": 24,
                                                       "offload": "CHECKSUM"}],
                                       "gateway": HOST_IP}))
-        res = subprocess.run(ns.exec_argv(env_argv({"LKL_CONFIG": str(config)},
-                                                   [curl, "-sS", "--fail", "-m", "60",
-                                                    f"http://{FAR_IP}:8000/blob.bin"])),
-                             capture_output=True, timeout=90)
-        assert res.returncode == 0, res.stderr
-        assert hashlib.sha256(res.stdout).hexdigest() == digest
-    finally:
-        server.kill()
-        server.wait()
+        curl_on_lkl(ns, {"LKL_CONFIG": str(config)}, f"http://{FAR_IP}:8000/blob.bin",
+                    digest)
 
 
 @needs_root
@@ -566,24 +579,13 @@ def test_namespace_curl_fetches_from_nginx_on_lkl(ns: Netns, site: tuple[Path, s
 def test_curl_on_lkl_over_a_raw_interface(site: tuple[Path, str]) -> None:
     """LKL_NIC=raw:IFNAME: the kernel on an existing interface (one end of
     a veth pair inside the namespace) through an AF_PACKET socket."""
-    curl = need("curl")
+    need("curl")
     root, digest = site
     with Netns("lklraw") as ns:
         ns.add_veth("lklraw0", "lklraw1", "10.200.15.1/24")
-        server = subprocess.Popen(ns.exec_argv([PYTHON, "-m", "http.server", "8000",
-                                                "--bind", "10.200.15.1", "-d", str(root)]),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until("the namespace's HTTP server", lambda: listening(ns, 8000))
-            settings = {"LKL_NIC": "raw:lklraw0", "LKL_ADDRESS": "10.200.15.2/24"}
-            res = subprocess.run(ns.exec_argv(env_argv(settings, [
-                curl, "-sS", "--fail", "-m", "60", "http://10.200.15.1:8000/blob.bin"])),
-                capture_output=True, timeout=90)
-            assert res.returncode == 0, res.stderr
-            assert hashlib.sha256(res.stdout).hexdigest() == digest
-        finally:
-            server.kill()
-            server.wait()
+        with http_server(ns, "10.200.15.1", root):
+            curl_on_lkl(ns, {"LKL_NIC": "raw:lklraw0", "LKL_ADDRESS": "10.200.15.2/24"},
+                        "http://10.200.15.1:8000/blob.bin", digest)
 
 
 @needs_root

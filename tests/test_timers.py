@@ -9,15 +9,8 @@ syscall modes.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
-PROGRAM = BUILD / "tests" / "native" / "timer_precision"
+from native_programs import MODES, build, run
 
 # name: (lower bound, upper bound) of the median, in µs.
 # Upper bounds with room for a loaded machine, still well below what a
@@ -28,20 +21,16 @@ LIMITS = {"nanosleep_1ms": (1000, 5000), "rcvtimeo_1ms": (1000, 10000),
 
 @pytest.fixture(scope="module", autouse=True)
 def program() -> None:
-    """Build the C test programs against the current liblkl.a."""
-    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "native"), f"BUILD={BUILD}"],
-                   check=True, timeout=300)
+    build()
 
 
-@pytest.mark.parametrize("mode", ["shadow", "direct"])
+@pytest.mark.parametrize("mode", MODES)
 def test_timers_fire_within_a_millisecond_or_two(mode: str) -> None:
-    env = dict(os.environ, LKL_TEST_CMDLINE=f"lkl.syscall_mode={mode}")
-    proc = subprocess.run([str(PROGRAM)], capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    out = run("timer_precision", mode=mode, timeout=120)
     medians = {}
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         name, median, _worst = line.split()
         medians[name] = float(median)
-    assert set(medians) == set(LIMITS), proc.stdout
+    assert set(medians) == set(LIMITS), out
     for name, (low, high) in LIMITS.items():
-        assert low <= medians[name] <= high, (name, medians[name], proc.stdout)
+        assert low <= medians[name] <= high, (name, medians[name], out)

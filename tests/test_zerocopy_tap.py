@@ -13,32 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-from harness.netns import Netns  # noqa: E402
+from harness.netns import Netns
+from harness.sink import with_sink
 
 PORT = 5410
 CHUNK = 64 * 1024
 NCHUNKS = 64                                  # 4 MiB, every chunk its own bytes
-
-SERVER = textwrap.dedent(f"""
-    import hashlib, socket
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("10.200.40.1", {PORT})); srv.listen(1); srv.settimeout(30)
-    print("listening", flush=True)
-    conn, _ = srv.accept(); conn.settimeout(30)
-    h, n = hashlib.sha256(), 0
-    while data := conn.recv(1 << 16):
-        h.update(data); n += len(data)
-    conn.sendall(f"{{n}} {{h.hexdigest()}}".encode()); conn.close()
-""")
 
 CLIENT = textwrap.dedent(f"""
     import hashlib, random, sys, lkl
@@ -83,17 +67,8 @@ CLIENT = textwrap.dedent(f"""
 def test_zerocopy_send_over_tap(source: str) -> None:
     with Netns("lklzc", source) as ns:
         ns.add_tap("zc0", "10.200.40.1/24")
-        server = subprocess.Popen(ns.exec_argv([sys.executable, "-c", SERVER]),
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout and server.stdout.readline().strip() == "listening"
-            env = dict(os.environ, PYTHONPATH=str(ROOT))
-            client = subprocess.run(ns.exec_argv([sys.executable, "-c", CLIENT, source]),
-                                    capture_output=True, text=True, timeout=90, env=env)
-            assert client.returncode == 0, client.stderr
-        finally:
-            server.wait(timeout=40)
-    sends, copied, received, digest, expected = client.stdout.split()[-5:]
+        out = with_sink(ns, "10.200.40.1", PORT, ns, CLIENT, source)
+    sends, copied, received, digest, expected = out.split()[-5:]
     assert int(received) == CHUNK * NCHUNKS
     assert digest == expected                 # both ends hash the same bytes
     if source == "kernel":

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["NicSpec", "KernelOptions", "OptionsError", "add_kernel_options",
-           "kernel_options", "load_config", "boot_kernel", "parse_offload"]
+           "kernel_options", "merge_command_line", "check_control", "load_config",
+           "boot_kernel", "parse_offload"]
 
 CONFIG_ENV = "LKL_CONFIG"
 
@@ -294,6 +295,19 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
     """The parsed command line over its config file."""
     path = args.config or os.environ.get(CONFIG_ENV) or None
     opts = load_config(path) if path else KernelOptions()
+    merge_command_line(opts, args)
+    if args.control is not None:
+        opts.control = args.control
+    check_control(opts.control)
+    return opts
+
+
+def merge_command_line(opts: KernelOptions, args: argparse.Namespace) -> None:
+    """Put the command line's kernel settings over a config file's.
+
+    Those given in ``args`` replace ``opts``' (sysctls merge), all but
+    ``--control`` and ``--config``.
+    """
     if args.memory is not None:
         opts.memory = args.memory
     if args.syscall_mode is not None:
@@ -310,16 +324,18 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
         opts.sysctls.update(dict(args.sysctl))
     if args.nameserver:
         opts.nameservers = args.nameserver
-    if args.control is not None:
-        opts.control = args.control
-    if opts.control is not None:
-        from lkl import control
 
-        try:
-            control.check_name(opts.control)
-        except (OSError, ValueError) as e:
-            raise OptionsError(f"--control: {e}") from e
-    return opts
+
+def check_control(name: str | None) -> None:
+    """OptionsError unless ``name`` (if given) can name a control socket."""
+    if name is None:
+        return
+    from lkl import control
+
+    try:
+        control.check_name(name)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f"--control: {e}") from e
 
 
 # ---- booting -------------------------------------------------------------------

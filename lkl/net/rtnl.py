@@ -149,30 +149,26 @@ def ethtool_value(k: Kernel, name: str, cmd: int, value: int = 0) -> int:
 # ---- rtnetlink ------------------------------------------------------------------
 
 
-def request(k: Kernel, msg: Any, mtype: int, flags: int) -> list[bytes]:
-    """Send the pyroute2 message ``msg`` as rtnetlink message ``mtype``.
+def exchange(k: Kernel, protocol: int, data: bytes, seq: int, what: str,
+             reads: int = 10000) -> list[bytes]:
+    """Send netlink message ``data`` on a new socket of ``protocol``.
 
-    Returns the raw reply messages (a dump's; none for an acknowledged
-    request).  Raises the kernel's error as OSError.
+    Returns the replies with sequence number ``seq`` (whole messages) up
+    to the dump's NLMSG_DONE or the acknowledgement; raises the kernel's
+    error as OSError, TimeoutError (naming ``what``) after ``reads``
+    reads without an end.
     """
-    seq = next(_seq)
-    msg["header"]["type"] = mtype
-    msg["header"]["flags"] = _K["NLM_F_REQUEST"] | flags
-    msg["header"]["sequence_number"] = seq
-    msg.encode()
-    data = bytes(msg.data)
-    fd = k.syscall("socket", _C["AF_NETLINK"], _C["SOCK_RAW"] | _C["SOCK_CLOEXEC"],
-                   _K["NETLINK_ROUTE"])
+    fd = k.syscall("socket", _C["AF_NETLINK"], _C["SOCK_RAW"] | _C["SOCK_CLOEXEC"], protocol)
     replies: list[bytes] = []
     try:
         k.syscall("sendto", fd, data, len(data), 0, None, 0)
         buf = bytearray(1 << 16)
-        for _ in range(10000):  # bounded: a dump ends with NLMSG_DONE
+        for _ in range(reads):  # bounded: a dump ends with NLMSG_DONE
             n = k.syscall("recvfrom", fd, buf, len(buf), 0, None, None)
             off = 0
             while off + 16 <= n:
                 length, rtype, _rflags, rseq = struct.unpack_from("IHHI", buf, off)
-                if length < 16:
+                if length < 16 or off + length > n:
                     break
                 if rseq == seq:
                     if rtype == _K["NLMSG_DONE"]:
@@ -184,9 +180,23 @@ def request(k: Kernel, msg: Any, mtype: int, flags: int) -> list[bytes]:
                         return replies
                     replies.append(bytes(buf[off:off + length]))
                 off += (length + 3) & ~3
-        raise TimeoutError("no end to the rtnetlink reply")
+        raise TimeoutError(f"no end to the {what}")
     finally:
         k.syscall("close", fd)
+
+
+def request(k: Kernel, msg: Any, mtype: int, flags: int) -> list[bytes]:
+    """Send the pyroute2 message ``msg`` as rtnetlink message ``mtype``.
+
+    Returns the raw reply messages (a dump's; none for an acknowledged
+    request).  Raises the kernel's error as OSError.
+    """
+    seq = next(_seq)
+    msg["header"]["type"] = mtype
+    msg["header"]["flags"] = _K["NLM_F_REQUEST"] | flags
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return exchange(k, _K["NETLINK_ROUTE"], bytes(msg.data), seq, "rtnetlink reply")
 
 
 def _family(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:

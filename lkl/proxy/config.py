@@ -182,20 +182,13 @@ def _as_list(value: Any, key: str) -> list[str]:
 def proxy_config(args: argparse.Namespace) -> ProxyConfig:
     """The parsed command line over its config file, checked."""
     path = args.config or os.environ.get(kopts.CONFIG_ENV) or None
-    saved, args.config = args.config, None
     if path:
         kernel, table = _load_file(path)
     else:
         kernel, table = kopts.KernelOptions(), {}
     # The shared options' own merge, over the file's kernel settings.
-    os_env = os.environ.pop(kopts.CONFIG_ENV, None)
-    try:
-        cli_kernel = kopts.kernel_options(args)
-    finally:
-        args.config = saved
-        if os_env is not None:
-            os.environ[kopts.CONFIG_ENV] = os_env
-    _merge_kernel(kernel, cli_kernel, args)
+    kopts.merge_command_line(kernel, args)
+    kopts.check_control(args.control)       # checked, not taken: as before
 
     def pick(name: str) -> Any:
         value = getattr(args, name, None)
@@ -228,26 +221,6 @@ def proxy_config(args: argparse.Namespace) -> ProxyConfig:
     cfg.stats = _stats_addr(str(stats)) if stats is not None else None
     _check(cfg)
     return cfg
-
-
-def _merge_kernel(base: kopts.KernelOptions, cli: kopts.KernelOptions,
-                  args: argparse.Namespace) -> None:
-    """The command line's kernel settings over the file's."""
-    if args.memory is not None:
-        base.memory = cli.memory
-    if args.syscall_mode is not None:
-        base.syscall_mode = cli.syscall_mode
-    if args.pin_cpu is not None:
-        base.pin_cpu = cli.pin_cpu
-    if getattr(args, "nics", None):
-        base.nics = cli.nics
-    if getattr(args, "offload", None) is not None:
-        base.offload = cli.offload
-    if args.gateway:
-        base.gateways = cli.gateways
-    base.sysctls.update(cli.sysctls)
-    if args.nameserver:
-        base.nameservers = cli.nameservers
 
 
 def _check(cfg: ProxyConfig) -> None:

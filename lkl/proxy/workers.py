@@ -28,10 +28,11 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from lkl.proxy.config import ProxyConfig
 
-__all__ = ["WORKER_ENV", "supervise", "worker_index", "worker_stats"]
+__all__ = ["WORKER_ENV", "supervise", "worker_index", "worker_stats", "read_ready"]
 
 WORKER_ENV = "LKL_PROXY_WORKER"
 
@@ -97,18 +98,30 @@ def supervise(cfg: ProxyConfig, argv: list[str]) -> int:
     return 0 if all(c == 0 for c in codes) else 1
 
 
-def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> int:
+def read_ready(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any] | None:
+    """The ``ready`` event a proxy process prints on its stdout.
+
+    Its stdout is JSON lines; None if it exits, ends its stdout or prints
+    no ``ready`` event within ``timeout`` seconds.
+    """
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if select.select([proc.stdout], [], [], 0.5)[0]:
+    while (left := deadline - time.monotonic()) > 0:
+        if select.select([proc.stdout], [], [], min(left, 0.2))[0]:
             line = proc.stdout.readline()
             if not line:
-                break
+                return None
             msg = json.loads(line)
             if msg.get("event") == "ready":
-                return int(msg["pid"])
+                return msg
         elif proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError("a proxy worker did not come up")
+            return None
+    return None
+
+
+def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> int:
+    msg = read_ready(proc, timeout)
+    if msg is None:
+        proc.kill()
+        raise RuntimeError("a proxy worker did not come up")
+    return int(msg["pid"])

@@ -23,7 +23,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,7 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "../common/optional_arg.h"
 
 #define API __attribute__((visibility("default")))
 #define MAX_LOCAL_FD	4096
@@ -291,54 +291,34 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode,
 	return real_openat(dirfd, path, flags, mode);
 }
 
-static mode_t mode_arg(int flags, va_list ap)
+static int takes_mode(int flags)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ?
-		va_arg(ap, mode_t) : 0;
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
+
+/* open's mode: passed with O_CREAT or O_TMPFILE only. */
+#define OPEN_MODE(flags) OPTIONAL_ARG(flags, mode_t, takes_mode(flags))
 
 API int open(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags, m, 0);
+	return open_common(AT_FDCWD, path, flags, OPEN_MODE(flags), 0);
 }
 
 API int open64(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return open_common(AT_FDCWD, path, flags | O_LARGEFILE, m, 0);
+	return open_common(AT_FDCWD, path, flags | O_LARGEFILE,
+			   OPEN_MODE(flags), 0);
 }
 
 API int openat(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags, m, 1);
+	return open_common(dirfd, path, flags, OPEN_MODE(flags), 1);
 }
 
 API int openat64(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return open_common(dirfd, path, flags | O_LARGEFILE, m, 1);
+	return open_common(dirfd, path, flags | O_LARGEFILE, OPEN_MODE(flags),
+			   1);
 }
 
 API int __open_2(const char *path, int flags)
@@ -548,20 +528,18 @@ static FILE *remote_fopen(const char *path, const char *mode)
 	return f;
 }
 
-API FILE *fopen(const char *path, const char *mode)
-{
-	REAL(fopen);
-
-	return kernel_path(path) ? remote_fopen(path, mode) : real_fopen(path, mode);
+/* fopen and fopen64: a kernel path opens through the control socket. */
+#define PATH_FOPEN(name)						\
+API FILE *name(const char *path, const char *mode)			\
+{									\
+	REAL(name);							\
+									\
+	return kernel_path(path) ? remote_fopen(path, mode) :		\
+		real_##name(path, mode);				\
 }
 
-API FILE *fopen64(const char *path, const char *mode)
-{
-	REAL(fopen64);
-
-	return kernel_path(path) ? remote_fopen(path, mode) :
-		real_fopen64(path, mode);
-}
+PATH_FOPEN(fopen)
+PATH_FOPEN(fopen64)
 
 /* A FILE over a placeholder: the kernel fd moves into the cookie. */
 API FILE *fdopen(int fd, const char *mode)
@@ -617,54 +595,39 @@ static int remote_stat(const char *path, struct stat *st, int nofollow)
 	return 0;
 }
 
-API int stat(const char *path, struct stat *st)
-{
-	REAL(stat);
-
-	return kernel_path(path) ? remote_stat(path, st, 0) : real_stat(path, st);
+/*
+ * stat and lstat (nofollow 1), and their 64 twins (st_type struct stat64,
+ * the same layout here): a kernel path's answer comes from remote_stat.
+ */
+#define PATH_STAT(name, st_type, nofollow)				\
+API int name(const char *path, st_type *st)				\
+{									\
+	REAL(name);							\
+									\
+	return kernel_path(path) ?					\
+		remote_stat(path, (struct stat *)st, nofollow) :	\
+		real_##name(path, st);					\
 }
 
-API int stat64(const char *path, struct stat64 *st)
-{
-	REAL(stat64);
+PATH_STAT(stat, struct stat, 0)
+PATH_STAT(stat64, struct stat64, 0)
+PATH_STAT(lstat, struct stat, 1)
+PATH_STAT(lstat64, struct stat64, 1)
 
-	return kernel_path(path) ? remote_stat(path, (struct stat *)st, 0) :
-		real_stat64(path, st);
+/* fstatat and fstatat64: an absolute kernel path, as PATH_STAT. */
+#define AT_STAT(name, st_type)						\
+API int name(int dirfd, const char *path, st_type *st, int flags)	\
+{									\
+	REAL(name);							\
+									\
+	if (path[0] == '/' && kernel_path(path))			\
+		return remote_stat(path, (struct stat *)st,		\
+				   flags & AT_SYMLINK_NOFOLLOW);	\
+	return real_##name(dirfd, path, st, flags);			\
 }
 
-API int lstat(const char *path, struct stat *st)
-{
-	REAL(lstat);
-
-	return kernel_path(path) ? remote_stat(path, st, 1) : real_lstat(path, st);
-}
-
-API int lstat64(const char *path, struct stat64 *st)
-{
-	REAL(lstat64);
-
-	return kernel_path(path) ? remote_stat(path, (struct stat *)st, 1) :
-		real_lstat64(path, st);
-}
-
-API int fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	REAL(fstatat);
-
-	if (path[0] == '/' && kernel_path(path))
-		return remote_stat(path, st, flags & AT_SYMLINK_NOFOLLOW);
-	return real_fstatat(dirfd, path, st, flags);
-}
-
-API int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	REAL(fstatat64);
-
-	if (path[0] == '/' && kernel_path(path))
-		return remote_stat(path, (struct stat *)st,
-				   flags & AT_SYMLINK_NOFOLLOW);
-	return real_fstatat64(dirfd, path, st, flags);
-}
+AT_STAT(fstatat, struct stat)
+AT_STAT(fstatat64, struct stat64)
 
 API int access(const char *path, int mode)
 {
@@ -794,44 +757,39 @@ static void fill_dirent(const char *rec, uint64_t *ino, int64_t *off,
 	snprintf(name, namecap, "%.*s", (int)(len - 19), rec + 19);
 }
 
+/*
+ * readdir (ent is k->ent) and readdir64 (k->ent64): the next record of
+ * a kernel directory in ent, or NULL at the end.
+ */
+#define KDIR_READ(k, ent) ({						\
+	const char *rec_ = kdir_next(k);				\
+	uint64_t ino_;							\
+	int64_t off_;							\
+									\
+	if (rec_) {							\
+		fill_dirent(rec_, &ino_, &off_, &(ent).d_reclen,	\
+			    &(ent).d_type, (ent).d_name,		\
+			    sizeof((ent).d_name));			\
+		(ent).d_ino = ino_;					\
+		(ent).d_off = off_;					\
+	}								\
+	rec_ ? &(ent) : NULL;						\
+})
+
 API struct dirent *readdir(DIR *d)
 {
 	struct kdir *k = kdir_of(d);
-	const char *rec;
-	uint64_t ino;
-	int64_t off;
 	REAL(readdir);
 
-	if (!k)
-		return real_readdir(d);
-	rec = kdir_next(k);
-	if (!rec)
-		return NULL;
-	fill_dirent(rec, &ino, &off, &k->ent.d_reclen, &k->ent.d_type,
-		    k->ent.d_name, sizeof(k->ent.d_name));
-	k->ent.d_ino = ino;
-	k->ent.d_off = off;
-	return &k->ent;
+	return k ? KDIR_READ(k, k->ent) : real_readdir(d);
 }
 
 API struct dirent64 *readdir64(DIR *d)
 {
 	struct kdir *k = kdir_of(d);
-	const char *rec;
-	uint64_t ino;
-	int64_t off;
 	REAL(readdir64);
 
-	if (!k)
-		return real_readdir64(d);
-	rec = kdir_next(k);
-	if (!rec)
-		return NULL;
-	fill_dirent(rec, &ino, &off, &k->ent64.d_reclen, &k->ent64.d_type,
-		    k->ent64.d_name, sizeof(k->ent64.d_name));
-	k->ent64.d_ino = ino;
-	k->ent64.d_off = off;
-	return &k->ent64;
+	return k ? KDIR_READ(k, k->ent64) : real_readdir64(d);
 }
 
 API int closedir(DIR *d)
@@ -1221,26 +1179,15 @@ static int fcntl_common(int fd, int cmd, long arg, int big)
 		real_fcntl(fd, cmd, arg);
 }
 
+/* fcntl's arg: an int or a pointer, the same register (read as a long). */
 API int fcntl(int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);	/* an int or a pointer: the same register */
-	va_end(ap);
-	return fcntl_common(fd, cmd, arg, 0);
+	return fcntl_common(fd, cmd, OPTIONAL_ARG(cmd, long, 1), 0);
 }
 
 API int fcntl64(int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return fcntl_common(fd, cmd, arg, 1);
+	return fcntl_common(fd, cmd, OPTIONAL_ARG(cmd, long, 1), 1);
 }
 
 /* ifr_data points to the command's struct: it crosses as bytes, after the name. */
@@ -1277,14 +1224,10 @@ static int remote_ethtool(int r, void *arg)
 API int ioctl(int fd, unsigned long request, ...)
 {
 	int r = remote_of(fd);
+	void *arg = OPTIONAL_ARG(request, void *, 1);
 	unsigned int size;
-	va_list ap;
-	void *arg;
 	REAL(ioctl);
 
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (r < 0)
 		return real_ioctl(fd, request, arg);
 	if (request == FIONBIO) {	/* kept here: see io_flags */

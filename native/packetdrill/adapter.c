@@ -18,7 +18,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 
 #include "packetdrill.h"
 #include "pd.h"
+#include "../common/optional_arg.h"
 
 /* An injected packet counts as taken once the driver has counted it. */
 #define INJECT_TIMEOUT_MS	1000
@@ -186,24 +186,16 @@ static ssize_t pd_sendmsg(void *u, int fd, const struct msghdr *msg,
 
 static int pd_fcntl(void *u, int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
+	long arg = OPTIONAL_ARG(cmd, long, 1);
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
 	FD_OR_EBADF(fd);
 	return ret(pd_sys3(LKL__NR_fcntl, lfd(fd), cmd, arg));
 }
 
 static int pd_ioctl(void *u, int fd, unsigned long request, ...)
 {
-	va_list ap;
-	long arg;
+	long arg = OPTIONAL_ARG(request, long, 1);
 
-	va_start(ap, request);
-	arg = va_arg(ap, long);
-	va_end(ap);
 	FD_OR_EBADF(fd);
 	return ret(pd_sys3(LKL__NR_ioctl, lfd(fd), request, arg));
 }

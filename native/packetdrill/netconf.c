@@ -26,6 +26,7 @@
 #include <lkl/linux/socket_abi.h>
 
 #include "pd.h"
+#include "../common/nlmsg.h"
 
 static int nic_ifindex;
 static char nic_name[LKL_IFNAMSIZ];
@@ -142,42 +143,11 @@ int pd_apply_defaults(void)
 
 /* ---- rtnetlink ------------------------------------------------------------ */
 
-struct nlreq {
-	struct lkl_nlmsghdr nh;
-	char body[512];
-};
-
-static void *nl_tail(struct nlreq *r)
-{
-	return (char *)r + LKL_NLMSG_ALIGN(r->nh.nlmsg_len);
-}
-
-static void nl_attr(struct nlreq *r, int type, const void *data, int len)
-{
-	struct lkl_rtattr *rta = nl_tail(r);
-
-	rta->rta_type = type;
-	rta->rta_len = LKL_RTA_LENGTH(len);
-	memcpy(LKL_RTA_DATA(rta), data, len);
-	r->nh.nlmsg_len = LKL_NLMSG_ALIGN(r->nh.nlmsg_len) +
-			  LKL_RTA_ALIGN(rta->rta_len);
-}
-
-static void nl_start(struct nlreq *r, int type, int flags, int body_len)
-{
-	memset(r, 0, sizeof(*r));
-	r->nh.nlmsg_type = type;
-	r->nh.nlmsg_flags = LKL_NLM_F_REQUEST | LKL_NLM_F_ACK | flags;
-	r->nh.nlmsg_seq = 1;
-	r->nh.nlmsg_len = LKL_NLMSG_LENGTH(body_len);
-}
-
 /* Send one request, return the kernel's answer (0 or -errno). */
 static long nl_call(struct nlreq *r)
 {
 	struct lkl_sockaddr_nl kernel = { .nl_family = LKL_AF_NETLINK };
 	char buf[4096];
-	struct lkl_nlmsghdr *h = (void *)buf;
 	long fd, n;
 
 	fd = pd_sys3(LKL__NR_socket, LKL_AF_NETLINK, LKL_SOCK_RAW,
@@ -190,11 +160,7 @@ static long nl_call(struct nlreq *r)
 		n = pd_sys(LKL__NR_recvfrom, fd, (long)buf, sizeof(buf), 0,
 			   0, 0);
 	pd_sys1(LKL__NR_close, fd);
-	if (n < 0)
-		return n;
-	if (n < (long)sizeof(*h) || h->nlmsg_type != LKL_NLMSG_ERROR)
-		return -EPROTO;
-	return ((struct lkl_nlmsgerr *)LKL_NLMSG_DATA(h))->error;
+	return nl_ack(buf, n);
 }
 
 static int parse_ip(const char *s, int ipv6, void *addr)

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
@@ -17,6 +16,7 @@
 #include <lkl/asm/unistd.h>
 
 #include "preload.h"
+#include "../common/optional_arg.h"
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
@@ -246,40 +246,22 @@ static int do_fcntl(int fd, int cmd, long arg)
 
 EXPORT int fcntl(int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
+	return do_fcntl(fd, cmd, OPTIONAL_ARG(cmd, long, 1));
 }
 
 EXPORT int fcntl64(int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
+	return do_fcntl(fd, cmd, OPTIONAL_ARG(cmd, long, 1));
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {
-	va_list ap;
-	void *arg;
+	void *arg = OPTIONAL_ARG(req, void *, 1);
 
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	{
-		ROUTE(fd, s, HOST_FN(ioctl)(fd, req, arg));
-		/* FIONBIO, FIONREAD, SIOC*: the kernel's, same numbers. */
-		return (int)lsock_done(s, ksys(LKL__NR_ioctl, lsock_kfd(s),
-					       (long)req, (long)arg, 0, 0, 0));
-	}
+	ROUTE(fd, s, HOST_FN(ioctl)(fd, req, arg));
+	/* FIONBIO, FIONREAD, SIOC*: the kernel's, same numbers. */
+	return (int)lsock_done(s, ksys(LKL__NR_ioctl, lsock_kfd(s), (long)req,
+				       (long)arg, 0, 0, 0));
 }
 
 /* ---- sendfile and splice ---------------------------------------------------- */

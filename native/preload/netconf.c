@@ -22,6 +22,7 @@
 #include <lkl/linux/if_addr.h>
 
 #include "preload.h"
+#include "../common/nlmsg.h"
 
 /* ioctl req on the interface, with ifr's name filled in from ifindex. */
 static long if_ioctl(int ifindex, long req, struct lkl_ifreq *ifr)
@@ -67,43 +68,23 @@ int netconf_if_mtu(int ifindex, int mtu)
 }
 
 /* One rtnetlink request; the kernel's acknowledgement. */
-static long rtnl(void *req, size_t len)
+static long rtnl(struct nlreq *req)
 {
 	struct lkl_sockaddr_nl kernel = { .nl_family = LKL_AF_NETLINK };
 	char buf[4096];
-	struct lkl_nlmsghdr *h = (void *)buf;
-	long fd, n, ret;
+	long fd, ret;
 
 	fd = ksys(LKL__NR_socket, LKL_AF_NETLINK, LKL_SOCK_RAW,
 		  LKL_NETLINK_ROUTE, 0, 0, 0);
 	if (fd < 0)
 		return fd;
-	ret = ksys(LKL__NR_sendto, fd, (long)req, len, 0, (long)&kernel,
-		   sizeof(kernel));
-	if (ret >= 0) {
-		n = ksys(LKL__NR_recvfrom, fd, (long)buf, sizeof(buf), 0, 0, 0);
-		if (n < 0)
-			ret = n;
-		else if (n < (long)sizeof(*h) || h->nlmsg_type != LKL_NLMSG_ERROR)
-			ret = -LKL_EPROTO;
-		else
-			ret = ((struct lkl_nlmsgerr *)LKL_NLMSG_DATA(h))->error;
-	}
+	ret = ksys(LKL__NR_sendto, fd, (long)req, req->nh.nlmsg_len, 0,
+		   (long)&kernel, sizeof(kernel));
+	if (ret >= 0)
+		ret = nl_ack(buf, ksys(LKL__NR_recvfrom, fd, (long)buf,
+				       sizeof(buf), 0, 0, 0));
 	ksys(LKL__NR_close, fd, 0, 0, 0, 0, 0);
 	return ret;
-}
-
-/* Append attribute type with len bytes of data to the message at h. */
-static void rta_add(void *msg, int type, const void *data, int len)
-{
-	struct lkl_nlmsghdr *h = msg;
-	char *end = (char *)msg + LKL_NLMSG_ALIGN(h->nlmsg_len);
-	struct lkl_rtattr *rta = (void *)end;
-
-	rta->rta_type = type;
-	rta->rta_len = LKL_RTA_LENGTH(len);
-	memcpy(LKL_RTA_DATA(rta), data, len);
-	h->nlmsg_len = LKL_NLMSG_ALIGN(h->nlmsg_len) + LKL_RTA_SPACE(len);
 }
 
 static int parse_ip(const char *s, unsigned char out[16], int *family)
@@ -121,11 +102,8 @@ static int parse_ip(const char *s, unsigned char out[16], int *family)
 
 int netconf_add_cidr(int ifindex, const char *cidr)
 {
-	struct {
-		struct lkl_nlmsghdr nh;
-		struct lkl_ifaddrmsg ifa;
-		char attrs[128];
-	} req;
+	struct nlreq req;
+	struct lkl_ifaddrmsg *ifa = (void *)req.body;
 	unsigned char addr[16];
 	char host[64], *slash, *end;
 	uint32_t flags = LKL_IFA_F_NODAD;
@@ -142,48 +120,37 @@ int netconf_add_cidr(int ifindex, const char *cidr)
 	if (alen < 0 || *end || end == slash + 1 || prefix < 0 ||
 	    prefix > alen * 8)
 		return -LKL_EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = LKL_NLMSG_LENGTH(sizeof(req.ifa));
-	req.nh.nlmsg_type = LKL_RTM_NEWADDR;
-	req.nh.nlmsg_flags = LKL_NLM_F_REQUEST | LKL_NLM_F_ACK |
-			     LKL_NLM_F_CREATE | LKL_NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.ifa.ifa_family = family;
-	req.ifa.ifa_prefixlen = prefix;
-	req.ifa.ifa_index = ifindex;
-	rta_add(&req, LKL_IFA_LOCAL, addr, alen);
-	rta_add(&req, LKL_IFA_ADDRESS, addr, alen);
+	nl_start(&req, LKL_RTM_NEWADDR, LKL_NLM_F_CREATE | LKL_NLM_F_EXCL,
+		 sizeof(*ifa));
+	ifa->ifa_family = family;
+	ifa->ifa_prefixlen = prefix;
+	ifa->ifa_index = ifindex;
+	nl_attr(&req, LKL_IFA_LOCAL, addr, alen);
+	nl_attr(&req, LKL_IFA_ADDRESS, addr, alen);
 	/* Usable at once: no duplicate detection on the program's network. */
-	rta_add(&req, LKL_IFA_FLAGS, &flags, sizeof(flags));
-	return (int)rtnl(&req, req.nh.nlmsg_len);
+	nl_attr(&req, LKL_IFA_FLAGS, &flags, sizeof(flags));
+	return (int)rtnl(&req);
 }
 
 int netconf_add_gateway(const char *gw)
 {
-	struct {
-		struct lkl_nlmsghdr nh;
-		struct lkl_rtmsg rt;
-		char attrs[128];
-	} req;
+	struct nlreq req;
+	struct lkl_rtmsg *rt = (void *)req.body;
 	unsigned char addr[16];
 	int family, alen;
 
 	alen = parse_ip(gw, addr, &family);
 	if (alen < 0)
 		return alen;
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = LKL_NLMSG_LENGTH(sizeof(req.rt));
-	req.nh.nlmsg_type = LKL_RTM_NEWROUTE;
-	req.nh.nlmsg_flags = LKL_NLM_F_REQUEST | LKL_NLM_F_ACK |
-			     LKL_NLM_F_CREATE | LKL_NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = family;
-	req.rt.rtm_table = LKL_RT_TABLE_MAIN;
-	req.rt.rtm_protocol = LKL_RTPROT_BOOT;
-	req.rt.rtm_scope = LKL_RT_SCOPE_UNIVERSE;
-	req.rt.rtm_type = LKL_RTN_UNICAST;
-	rta_add(&req, LKL_RTA_GATEWAY, addr, alen);
-	return (int)rtnl(&req, req.nh.nlmsg_len);
+	nl_start(&req, LKL_RTM_NEWROUTE, LKL_NLM_F_CREATE | LKL_NLM_F_EXCL,
+		 sizeof(*rt));
+	rt->rtm_family = family;
+	rt->rtm_table = LKL_RT_TABLE_MAIN;
+	rt->rtm_protocol = LKL_RTPROT_BOOT;
+	rt->rtm_scope = LKL_RT_SCOPE_UNIVERSE;
+	rt->rtm_type = LKL_RTN_UNICAST;
+	nl_attr(&req, LKL_RTA_GATEWAY, addr, alen);
+	return (int)rtnl(&req);
 }
 
 int netconf_sysctl(const char *key, const char *value)

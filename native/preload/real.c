@@ -9,7 +9,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "preload.h"
+#include "../common/optional_arg.h"
 
 void *preload_real(const char *name, void **slot)
 {
@@ -162,14 +162,8 @@ REAL(int, epoll_create1, (int))
 
 int preload_host_open(const char *path, int flags, ...)
 {
-	va_list ap;
-	int mode = 0;
+	int mode = OPTIONAL_ARG(flags, int, flags & (O_CREAT | O_TMPFILE));
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_start(ap, flags);
-		mode = va_arg(ap, int);
-		va_end(ap);
-	}
 	return internal_fd(get_open()(path, flags, mode));
 }
 
@@ -266,21 +260,9 @@ int preload_host_getsockopt(int fd, int l, int n, void *v, socklen_t *len)
 }
 int preload_host_fcntl(int fd, int cmd, ...)
 {
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return get_fcntl()(fd, cmd, arg);
+	return get_fcntl()(fd, cmd, OPTIONAL_ARG(cmd, long, 1));
 }
 int preload_host_ioctl(int fd, unsigned long req, ...)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return get_ioctl()(fd, req, arg);
+	return get_ioctl()(fd, req, OPTIONAL_ARG(req, void *, 1));
 }

@@ -51,6 +51,22 @@ static void tcp_pair(long *client, long *server)
 	sys(LKL__NR_close, lfd);
 }
 
+/* sendmsg or recvmsg (nr, called name) on fd: a bad msghdr, iov_base, msg_iov. */
+static void msghdr_faults(long nr, const char *name, long fd, void *bad)
+{
+	struct lkl_iovec iov = { .iov_base = bad, .iov_len = 10 };
+	struct lkl_user_msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s bad msghdr", name);
+	EXPECT_EFAULT(what, sys(nr, fd, (long)bad, 0));
+	snprintf(what, sizeof(what), "%s bad iov_base", name);
+	EXPECT_EFAULT(what, sys(nr, fd, (long)&msg, 0));
+	msg.msg_iov = bad;
+	snprintf(what, sizeof(what), "%s bad msg_iov", name);
+	EXPECT_EFAULT(what, sys(nr, fd, (long)&msg, 0));
+}
+
 int main(int argc, char **argv)
 {
 	void *bad = (void *)1;
@@ -96,36 +112,12 @@ int main(int argc, char **argv)
 					     100, 0, 0, 0));
 	EXPECT_EFAULT("sendto bad address",
 		      sys(LKL__NR_sendto, c, (long)buf, 1, 0, (long)bad, 16));
-	{
-		struct lkl_iovec iov = { .iov_base = bad, .iov_len = 10 };
-		struct lkl_user_msghdr msg = { .msg_iov = &iov,
-					       .msg_iovlen = 1 };
-
-		EXPECT_EFAULT("sendmsg bad msghdr",
-			      sys(LKL__NR_sendmsg, c, (long)bad, 0));
-		EXPECT_EFAULT("sendmsg bad iov_base",
-			      sys(LKL__NR_sendmsg, c, (long)&msg, 0));
-		msg.msg_iov = bad;
-		EXPECT_EFAULT("sendmsg bad msg_iov",
-			      sys(LKL__NR_sendmsg, c, (long)&msg, 0));
-	}
+	msghdr_faults(LKL__NR_sendmsg, "sendmsg", c, bad);
 	CHECK(CHECK_OK(sys(LKL__NR_sendto, c, (long)"hello", 5, 0, 0, 0)) == 5,
 	      "good send");
 	EXPECT_EFAULT("recv bad buffer", sys(LKL__NR_recvfrom, s, (long)bad,
 					     100, 0, 0, 0));
-	{
-		struct lkl_iovec iov = { .iov_base = bad, .iov_len = 10 };
-		struct lkl_user_msghdr msg = { .msg_iov = &iov,
-					       .msg_iovlen = 1 };
-
-		EXPECT_EFAULT("recvmsg bad msghdr",
-			      sys(LKL__NR_recvmsg, s, (long)bad, 0));
-		EXPECT_EFAULT("recvmsg bad iov_base",
-			      sys(LKL__NR_recvmsg, s, (long)&msg, 0));
-		msg.msg_iov = bad;
-		EXPECT_EFAULT("recvmsg bad msg_iov",
-			      sys(LKL__NR_recvmsg, s, (long)&msg, 0));
-	}
+	msghdr_faults(LKL__NR_recvmsg, "recvmsg", s, bad);
 	n = CHECK_OK(sys(LKL__NR_recvfrom, s, (long)buf, sizeof(buf), 0, 0, 0));
 	CHECK(n == 5 && !memcmp(buf, "hello", 5), "good recv after faults: %ld",
 	      n);

@@ -26,6 +26,8 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,31 +61,35 @@ static uint64_t parse_offload(const char *s)
 	return strtoull(s, NULL, 0);
 }
 
+/* The counters "stats" prints, in its order: name=value each. */
+#define STAT(field) { #field, offsetof(struct lkl_netdev_stats, field) }
+static const struct {
+	const char *name;
+	size_t offset;
+} stat_fields[] = {
+	STAT(rx_packets), STAT(rx_bytes), STAT(tx_packets), STAT(tx_bytes),
+	STAT(rx_dropped), STAT(rx_malformed), STAT(rx_oversize),
+	STAT(rx_errors), STAT(tx_dropped), STAT(tx_errors), STAT(rx_sw_csum),
+	STAT(rx_sw_gso), STAT(irqs), STAT(kicks), STAT(rx_direct),
+	STAT(poll_errors),
+};
+#undef STAT
+
 static void print_stats(void)
 {
 	struct lkl_netdev_stats st;
+	char line[1024] = "stats";
+	size_t i, len = strlen(line);
 
 	lkl_netdev_get_stats(dev, &st);
-	printf("stats rx_packets=%llu rx_bytes=%llu tx_packets=%llu "
-	       "tx_bytes=%llu rx_dropped=%llu rx_malformed=%llu "
-	       "rx_oversize=%llu rx_errors=%llu tx_dropped=%llu "
-	       "tx_errors=%llu rx_sw_csum=%llu rx_sw_gso=%llu irqs=%llu "
-	       "kicks=%llu rx_direct=%llu poll_errors=%llu\n",
-	       (unsigned long long)st.rx_packets,
-	       (unsigned long long)st.rx_bytes,
-	       (unsigned long long)st.tx_packets,
-	       (unsigned long long)st.tx_bytes,
-	       (unsigned long long)st.rx_dropped,
-	       (unsigned long long)st.rx_malformed,
-	       (unsigned long long)st.rx_oversize,
-	       (unsigned long long)st.rx_errors,
-	       (unsigned long long)st.tx_dropped,
-	       (unsigned long long)st.tx_errors,
-	       (unsigned long long)st.rx_sw_csum,
-	       (unsigned long long)st.rx_sw_gso,
-	       (unsigned long long)st.irqs, (unsigned long long)st.kicks,
-	       (unsigned long long)st.rx_direct,
-	       (unsigned long long)st.poll_errors);
+	for (i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&st + stat_fields[i].offset, sizeof(v));
+		len += snprintf(line + len, sizeof(line) - len, " %s=%llu",
+				stat_fields[i].name, (unsigned long long)v);
+	}
+	printf("%s\n", line);	/* one call: no other thread's output inside */
 }
 
 static void set_timeout(long fd, int opt, int sec)
@@ -94,14 +100,26 @@ static void set_timeout(long fd, int opt, int sec)
 		     sizeof(tv)));
 }
 
+/* The line a transfer ends with: "<what> bytes=N sha256=HEX gbps=G". */
+static void print_transfer(const char *what, struct sha256 *h, uint64_t bytes,
+			   uint64_t t0)
+{
+	uint8_t d[32];
+	char hex[65];
+
+	sha256_final(h, d);
+	net_hex(d, hex);
+	printf("%s bytes=%llu sha256=%s gbps=%.3f\n", what,
+	       (unsigned long long)bytes, hex,
+	       bytes * 8.0 / (test_now_ns() - t0));
+}
+
 static void tcp_sink(const char *addr, int port)
 {
 	static char buf[CHUNK];
 	long lfd = net_listen(addr, port), fd, n;
 	uint64_t bytes = 0, t0;
 	struct sha256 h;
-	uint8_t d[32];
-	char hex[65];
 
 	printf("listening\n");
 	fd = CHECK_OK(sys(LKL__NR_accept4, lfd, 0, 0, 0));
@@ -115,11 +133,7 @@ static void tcp_sink(const char *addr, int port)
 			sha256_update(&h, buf, n);
 		bytes += n;
 	}
-	sha256_final(&h, d);
-	net_hex(d, hex);
-	printf("sink bytes=%llu sha256=%s gbps=%.3f\n",
-	       (unsigned long long)bytes, hex,
-	       bytes * 8.0 / (test_now_ns() - t0));
+	print_transfer("sink", &h, bytes, t0);
 	sys(LKL__NR_close, fd);
 	sys(LKL__NR_close, lfd);
 }
@@ -130,8 +144,6 @@ static void tcp_send(const char *addr, int port, uint64_t total)
 	long fd = net_connect(addr, port);
 	uint64_t seed = SEED, sent = 0, t0;
 	struct sha256 h;
-	uint8_t d[32];
-	char hex[65];
 
 	set_timeout(fd, LKL_SO_SNDTIMEO_NEW, 20);
 	sha256_init(&h);
@@ -154,11 +166,7 @@ static void tcp_send(const char *addr, int port, uint64_t total)
 	while (CHECK_OK(sys(LKL__NR_recvfrom, fd, (long)buf, sizeof(buf), 0,
 			    0, 0)) > 0)
 		;
-	sha256_final(&h, d);
-	net_hex(d, hex);
-	printf("sent bytes=%llu sha256=%s gbps=%.3f\n",
-	       (unsigned long long)sent, hex,
-	       sent * 8.0 / (test_now_ns() - t0));
+	print_transfer("sent", &h, sent, t0);
 	sys(LKL__NR_close, fd);
 }
 

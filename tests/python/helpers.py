@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import select
 import signal
@@ -10,28 +12,90 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from harness import sockets
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**extra: str) -> dict[str, str]:
+    """The environment of a child interpreter: the repository (``lkl``,
+    ``harness``) and this folder (``from helpers import ...``) on its path."""
     env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), str(Path(__file__).parent), env.get("PYTHONPATH")) if p)
     return env
 
 
 def tcp_pair(kernel: Any) -> tuple[Any, Any, Any]:
     """A connected (client, server-side) pair of kernel TCP sockets on
     127.0.0.1, and the listener."""
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
-    return cli, conn, srv
+    return sockets.tcp_pair(kernel.socket)
+
+
+async def echo_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An asyncio stream server's handler: every byte back until EOF, then close."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def stream_round_trip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            seed: int, size: int = 1 << 20, chunk: int = 16384) -> bool:
+    """Send ``size`` seeded bytes in ``chunk``s while reading the echo to
+    EOF, then close; True if what came back hashes like what went out."""
+    payload = hashlib.shake_256(bytes([seed])).digest(size)
+
+    async def send() -> None:
+        for off in range(0, len(payload), chunk):
+            writer.write(payload[off:off + chunk])
+            await writer.drain()
+        writer.write_eof()
+
+    sender = asyncio.create_task(send())
+    got = hashlib.sha256()
+    while data := await reader.read(65536):
+        got.update(data)
+    await sender
+    writer.close()
+    await writer.wait_closed()
+    return got.digest() == hashlib.sha256(payload).digest()
+
+
+def assert_refuses(call: Callable[[Any], Any],
+                   cases: tuple[tuple[Any, type[BaseException]], ...]) -> None:
+    """``call(bad)`` raises ``exc`` for each ``(bad, exc)`` of ``cases``
+    (AssertionError with the first ``bad`` that it took)."""
+    for bad, exc in cases:
+        try:
+            call(bad)
+        except exc:
+            pass
+        else:
+            raise AssertionError(bad)
+
+
+def in_threads(call: Callable[[int], T], count: int, timeout: float) -> list[T]:
+    """``call(i)`` for i in range(count), each in a thread of its own,
+    joined up to ``timeout`` s each; the results in the order they came
+    (fewer if a call failed or had not returned)."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(call(i)))
+               for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results
 
 
 def run_python(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 from harness.netns import Netns  # noqa: E402
+from lkl.proxy.workers import read_ready  # noqa: E402
 
 GUEST_IP = "10.200.17.1"
 PROXY_IP = "10.200.17.2"
@@ -122,21 +122,11 @@ class ProxyProcess:
             self.stderr_lines.append(line)
 
     def _wait_ready(self, timeout: float) -> int:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
-                msg = json.loads(line)
-                if msg.get("event") == "ready":
-                    return int(msg["pid"])
-            if self.proc.poll() is not None:
-                break
-        self.kill()
-        raise AssertionError("the proxy did not come up:\n" + self.stderr())
+        msg = read_ready(self.proc, timeout)
+        if msg is None:
+            self.kill()
+            raise AssertionError("the proxy did not come up:\n" + self.stderr())
+        return int(msg["pid"])
 
     def stderr(self) -> str:
         time.sleep(0)  # the reader thread appends as lines come
@@ -197,20 +187,35 @@ def stats(sock_path: str, http_path: str = "/") -> dict[str, Any]:
     return json.loads(body)
 
 
-def guest_socket(ns: Netns) -> socket.socket:
-    """A socket of the guest (the namespace's kernel)."""
+def guest_socket(ns: Netns, timeout: float | None = None) -> socket.socket:
+    """A socket of the guest (the namespace's kernel), with ``timeout``."""
     with ns.entered():
-        return socket.socket()
+        s = socket.socket()
+    s.settimeout(timeout)
+    return s
 
 
-def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536) -> bool:
-    """Send ``size`` seeded bytes through the proxy to the echo backend,
-    half-close, read the echo to EOF; True if both ends hash alike."""
-    payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
-    s = guest_socket(ns)
-    s.settimeout(30)
-    with s:
+def guest_connect(ns: Netns, port: int, first: bytes = b"",
+                  timeout: float | None = 10) -> socket.socket:
+    """A guest connection to the proxy on ``port``, ``first`` sent on it."""
+    s = guest_socket(ns, timeout)
+    try:
         s.connect((PROXY_IP, port))
+        if first:
+            s.sendall(first)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def round_trip(ns: Netns, port: int, size: int, seed: int, chunk: int = 65536,
+               prefix: bytes = b"") -> bool:
+    """Send ``size`` seeded bytes through the proxy to the echo backend
+    (after ``prefix``, which a dispatching backend reads first), half-close,
+    read the echo to EOF; True if both ends hash alike."""
+    payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
+    with guest_connect(ns, port, prefix, timeout=30) as s:
         got = hashlib.sha256()
         received = [0]
 

@@ -5,10 +5,10 @@ their host eventfds) and on lkl.asyncio.EventLoop (waiting in the kernel).
 """
 
 import asyncio
-import hashlib
 import os
 
 import pytest
+from helpers import echo_stream, stream_round_trip
 
 import lkl
 import lkl.asyncio as lkl_asyncio
@@ -30,46 +30,15 @@ def run(coro, timeout=60):
     return runner(asyncio.wait_for(coro, timeout))
 
 
-async def _round_trip(reader, writer, seed, size, chunk):
-    """Send ``size`` seeded bytes in ``chunk``s while reading the echo to
-    EOF; True if what came back hashes like what went out."""
-    payload = hashlib.shake_256(bytes([seed])).digest(size)
-
-    async def send():
-        for off in range(0, len(payload), chunk):
-            writer.write(payload[off:off + chunk])
-            await writer.drain()
-        writer.write_eof()
-
-    sender = asyncio.create_task(send())
-    got = hashlib.sha256()
-    while data := await reader.read(65536):
-        got.update(data)
-    await sender
-    writer.close()
-    await writer.wait_closed()
-    return got.hexdigest() == hashlib.sha256(payload).hexdigest()
-
-
-async def _echo(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
 def test_asyncio_echo_server_and_clients(kernel):
     async def client(port, seed):
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
         assert isinstance(reader, asyncio.StreamReader)
         assert isinstance(writer, asyncio.StreamWriter)
-        return await _round_trip(reader, writer, seed, 1 << 20, 16384)
+        return await stream_round_trip(reader, writer, seed, 1 << 20, 16384)
 
     async def main():
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0)
         assert server.is_serving()
         port = server.sockets[0].getsockname()[1]
         async with server:
@@ -108,7 +77,7 @@ def test_asyncio_lines_and_extra_info(kernel):
 
 def test_asyncio_ipv6_and_refused(kernel):
     async def main():
-        async with await lkl_asyncio.start_server(kernel, _echo, "::1", 0) as server:
+        async with await lkl_asyncio.start_server(kernel, echo_stream, "::1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             reader, writer = await lkl_asyncio.open_connection(kernel, "::1", port)
             writer.write(b"v6")
@@ -160,7 +129,7 @@ def test_asyncio_writer_backpressure_does_not_spin(kernel):
 
 def test_asyncio_server_close_and_serve_forever(kernel):
     async def main():
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0,
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0,
                                                 start_serving=False)
         assert not server.is_serving()
         task = asyncio.create_task(server.serve_forever())
@@ -201,11 +170,11 @@ def test_proxy_between_the_kernel_and_the_host_stack(kernel):
 
     async def client(port, seed):
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
-        return await _round_trip(reader, writer, seed, 4 << 20, 65536)
+        return await stream_round_trip(reader, writer, seed, 4 << 20, 65536)
 
     async def main():
         nonlocal backend_port
-        backend = await asyncio.start_server(_echo, "127.0.0.1", 0)   # the host stack
+        backend = await asyncio.start_server(echo_stream, "127.0.0.1", 0)   # the host stack
         backend_port = backend.sockets[0].getsockname()[1]
         before = kernel.snmp()["Tcp"]["PassiveOpens"]
         proxy = await lkl_asyncio.start_server(kernel, relay, "127.0.0.1", 0)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_ok
+from helpers import ROOT, echo_stream, in_threads, run_ok, stream_round_trip, tcp_pair
 
 import lkl
 import lkl.asyncio as lkl_asyncio
@@ -36,46 +36,17 @@ def host_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def _echo(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-async def _round_trip(reader, writer, seed, size=1 << 20, chunk=16384):
-    payload = hashlib.shake_256(bytes([seed])).digest(size)
-
-    async def send():
-        for off in range(0, len(payload), chunk):
-            writer.write(payload[off:off + chunk])
-            await writer.drain()
-        writer.write_eof()
-
-    sender = asyncio.create_task(send())
-    got = hashlib.sha256()
-    while data := await reader.read(65536):
-        got.update(data)
-    await sender
-    writer.close()
-    await writer.wait_closed()
-    return got.hexdigest() == hashlib.sha256(payload).hexdigest()
-
-
 def test_run_uses_the_kernel_loop_and_streams_need_no_host_fd(kernel):
     async def main():
         loop = asyncio.get_running_loop()
         assert isinstance(loop, lkl_asyncio.EventLoop)
         before = host_fds()
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         pairs = [await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
                  for _ in range(32)]
         during = host_fds()
-        results = await asyncio.gather(*(_round_trip(r, w, i, 64 << 10)
+        results = await asyncio.gather(*(stream_round_trip(r, w, i, 64 << 10)
                                          for i, (r, w) in enumerate(pairs)))
         server.close()
         await server.wait_closed()
@@ -140,10 +111,10 @@ def test_mixed_host_and_lkl_fds_in_one_loop(kernel):
             os.close(wfd)
 
     async def lkl_side():
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
-        ok = await _round_trip(reader, writer, 7, 256 << 10)
+        ok = await stream_round_trip(reader, writer, 7, 256 << 10)
         server.close()
         await server.wait_closed()
         return ok
@@ -246,7 +217,7 @@ def test_tls_streams_over_lkl(kernel, loop_kind):
     payload = hashlib.shake_256(b"tls").digest(512 << 10)
 
     async def main():
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0, ssl=server_ctx)
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await lkl_asyncio.open_connection(
             kernel, "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost")
@@ -477,12 +448,7 @@ def test_a_wrapper_with_an_lkl_socket_is_served_in_the_kernel(kernel):
 
     async def main():
         loop = asyncio.get_running_loop()
-        listener = kernel.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        client = kernel.socket()
-        client.connect(listener.getsockname())
-        conn, _ = listener.accept()
+        client, conn, listener = tcp_pair(kernel)
         wrapped = Wrapper(conn)
         got = loop.create_future()
         before = host_fds()
@@ -540,24 +506,16 @@ def test_misuse_is_a_clear_error(kernel):
 
 def test_loops_in_several_threads_at_once(kernel):
     """One EventLoop per thread, all waiting in the kernel at the same time."""
-    results: list[bool] = []
-
     async def one(seed):
-        server = await lkl_asyncio.start_server(kernel, _echo, "127.0.0.1", 0)
+        server = await lkl_asyncio.start_server(kernel, echo_stream, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await lkl_asyncio.open_connection(kernel, "127.0.0.1", port)
-        ok = await _round_trip(reader, writer, seed, 256 << 10)
+        ok = await stream_round_trip(reader, writer, seed, 256 << 10)
         server.close()
         await server.wait_closed()
         return ok
 
-    threads = [threading.Thread(target=lambda s=s: results.append(run(one(s), 30)))
-               for s in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == [True] * 3
+    assert in_threads(lambda s: run(one(s), 30), 3, 60) == [True] * 3
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="TAP devices need root")
@@ -573,38 +531,19 @@ def test_loop_over_a_tap_with_direct_rx_serves_host_clients():
     with Netns() as ns:
         ns.add_tap("tl0", "10.204.12.1/24")
         out = in_netns(ns.name, """
-            import asyncio, hashlib, lkl, lkl.asyncio as la
+            import asyncio, lkl, lkl.asyncio as la
+            from helpers import echo_stream, stream_round_trip
             nic = lkl.Nic(lkl.Tap("tl0"), offload=lkl.Offload.LARGE_SEGMENTS, direct_rx=True)
             k = lkl.boot(nics=[nic])               # the default: direct syscalls
             nic.up()
             nic.add_address("10.204.12.2/24")
 
-            async def echo(reader, writer):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-                writer.close()
-
             async def client(port, seed):
-                payload = hashlib.shake_256(bytes([seed])).digest(2 << 20)
                 reader, writer = await asyncio.open_connection("10.204.12.2", port)
-
-                async def send():
-                    for off in range(0, len(payload), 32768):
-                        writer.write(payload[off:off + 32768])
-                        await writer.drain()
-                    writer.write_eof()
-
-                sender = asyncio.create_task(send())
-                got = hashlib.sha256()
-                while data := await reader.read(65536):
-                    got.update(data)
-                await sender
-                writer.close()
-                return got.digest() == hashlib.sha256(payload).digest()
+                return await stream_round_trip(reader, writer, seed, 2 << 20, 32768)
 
             async def main():
-                server = await la.start_server(k, echo, "10.204.12.2", 0)
+                server = await la.start_server(k, echo_stream, "10.204.12.2", 0)
                 port = server.sockets[0].getsockname()[1]
                 results = await asyncio.gather(*(client(port, i) for i in range(3)))
                 server.close()
@@ -625,15 +564,10 @@ def test_patched_stdlib_sockets_are_served_in_the_kernel():
     with lkl's transport: the kernel's TCP, waited for in the kernel."""
     out = run_ok("""
         import asyncio, lkl, lkl.asyncio as la
-
-        async def echo(reader, writer):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-            writer.close()
+        from helpers import echo_stream
 
         async def main(kernel):
-            server = await asyncio.start_server(echo, "127.0.0.1", 0)
+            server = await asyncio.start_server(echo_stream, "127.0.0.1", 0)
             port = server.sockets[0].getsockname()[1]
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             assert type(writer.transport).__name__ == "LklTransport", writer.transport

@@ -47,6 +47,7 @@ def test_boot_halt_and_calls_after_halt():
 def test_boot_defaults_fd_limit_and_the_paper_baseline_one_argument_away():
     out = run_ok("""
         import lkl
+        from helpers import assert_refuses
         k = lkl.boot(syscall_mode="shadow", max_fds=50000)
         assert k.syscall_mode == "shadow"
         assert "nohz=off" not in k.read_text("/proc/cmdline").split()
@@ -59,13 +60,8 @@ def test_boot_defaults_fd_limit_and_the_paper_baseline_one_argument_away():
         for s in socks:
             s.close()
         k.halt()
-        for bad, exc in (({"max_fds": 10}, ValueError), ({"max_fds": "many"}, TypeError)):
-            try:
-                lkl.boot(**bad)
-            except exc:
-                pass
-            else:
-                raise AssertionError(bad)
+        assert_refuses(lambda bad: lkl.boot(**bad),
+                       (({"max_fds": 10}, ValueError), ({"max_fds": "many"}, TypeError)))
         print("ok")
     """)
     assert out.strip() == "ok"
@@ -194,18 +190,14 @@ def test_console_callback_errors_do_not_break_the_kernel():
 def test_pin_cpu_and_boot_arguments():
     run_ok("""
         import os, lkl
+        from helpers import assert_refuses
         cpu = sorted(os.sched_getaffinity(0))[0]
-        for bad, exc in ((dict(memory="lots"), ValueError), (dict(memory=1024), ValueError),
-                         (dict(memory=1.5), TypeError), (dict(syscall_mode="fast"), ValueError),
-                         (dict(pin_cpu=100000), ValueError), (dict(pin_cpu="0"), TypeError),
-                         (dict(console=42), TypeError), (dict(cmdline=b"x"), TypeError),
-                         (dict(nics=["tap0"]), TypeError)):
-            try:
-                lkl.boot(**bad)
-            except exc:
-                pass
-            else:
-                raise AssertionError(bad)
+        assert_refuses(lambda bad: lkl.boot(**bad), (
+            (dict(memory="lots"), ValueError), (dict(memory=1024), ValueError),
+            (dict(memory=1.5), TypeError), (dict(syscall_mode="fast"), ValueError),
+            (dict(pin_cpu=100000), ValueError), (dict(pin_cpu="0"), TypeError),
+            (dict(console=42), TypeError), (dict(cmdline=b"x"), TypeError),
+            (dict(nics=["tap0"]), TypeError)))
         assert lkl.kernel() is None                  # refusals boot nothing
         with lkl.boot(memory="48M", pin_cpu=cpu, cmdline="loglevel=4") as k:
             assert "loglevel=4" in k.read_text("/proc/cmdline")

@@ -7,7 +7,6 @@ backends listen on the namespace's loopback.  Addresses 10.200.17.0/24.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -20,12 +19,14 @@ import threading
 import time
 
 import pytest
+from helpers import in_threads
 from proxyrig import (
     PROXY_IP,
     ROOT,
     Backend,
     Netns,
     ProxyProcess,
+    guest_connect,
     guest_socket,
     rig,
     round_trip,
@@ -166,21 +167,8 @@ HOLD = threading.Event()
 
 
 def _echo_trip(ns, size, seed):
-    payload = hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
-    s = guest_socket(ns)
-    s.settimeout(30)
-    got = hashlib.sha256()
-    with s:
-        s.connect((PROXY_IP, PORT))
-        s.sendall(b"E")
-        t = threading.Thread(target=lambda: [got.update(d) for d in iter(
-            lambda: s.recv(65536), b"")], daemon=True)
-        t.start()
-        for off in range(0, size, 65536):
-            s.sendall(payload[off:off + 65536])
-        s.shutdown(socket.SHUT_WR)      # half-close: the echo still comes back
-        t.join(60)
-    return got.digest() == hashlib.sha256(payload).digest()
+    """A round trip through dispatch's echo ("E")."""
+    return round_trip(ns, PORT, size, seed, prefix=b"E")
 
 
 @pytest.fixture(scope="module")
@@ -196,13 +184,7 @@ def proxy_rig():
 @pytest.mark.watchdog(180)
 def test_many_concurrent_connections_byte_exact(proxy_rig):
     ns, proxy, backends, sp = proxy_rig
-    results: list[bool] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(
-        _echo_trip(ns, (1 << 20) + i * 4097, i))) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    results = in_threads(lambda i: _echo_trip(ns, (1 << 20) + i * 4097, i), 24, 120)
     assert results == [True] * 24
     st = wait_until(lambda: (s := stats(sp))["open"] == 0 and s, 10, "connections closed")
     assert st["totals"]["accepted"] >= 24
@@ -218,11 +200,7 @@ def test_many_concurrent_connections_byte_exact(proxy_rig):
 def test_half_close_from_the_backend(proxy_rig):
     ns, proxy, _, _ = proxy_rig
     RESULTS.pop("fin_first", None)
-    s = guest_socket(ns)
-    s.settimeout(10)
-    with s:
-        s.connect((PROXY_IP, PORT))
-        s.sendall(b"F")
+    with guest_connect(ns, PORT, b"F") as s:
         data = b""
         while chunk := s.recv(100):
             data += chunk
@@ -238,14 +216,9 @@ def test_half_close_from_the_backend(proxy_rig):
 def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
     ns, _, _, sp = proxy_rig
     before = stats(sp)["totals"]["resets_from_backend"]
-    s = guest_socket(ns)
-    s.settimeout(10)
-    with s:
-        s.connect((PROXY_IP, PORT))
-        s.sendall(b"Rx")
-        with pytest.raises(ConnectionResetError):
-            while s.recv(100):
-                pass
+    with guest_connect(ns, PORT, b"Rx") as s, pytest.raises(ConnectionResetError):
+        while s.recv(100):
+            pass
     wait_until(lambda: stats(sp)["totals"]["resets_from_backend"] == before + 1, 10,
                "the reset counted")
 
@@ -255,10 +228,7 @@ def test_reset_from_the_backend_reaches_the_guest(proxy_rig):
 def test_reset_from_the_guest_reaches_the_backend(proxy_rig):
     ns, _, _, sp = proxy_rig
     RESULTS.pop("guest_reset", None)
-    s = guest_socket(ns)
-    s.settimeout(10)
-    s.connect((PROXY_IP, PORT))
-    s.sendall(b"W")
+    s = guest_connect(ns, PORT, b"W")
     assert s.recv(5) == b"ready"
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -273,9 +243,7 @@ def test_slow_backend_backpressure_bounds_the_proxy(proxy_rig):
     proxy buffering; the proxy holds a bounded amount, then all of it flows."""
     ns, _, _, sp = proxy_rig
     HOLD.clear()
-    s = guest_socket(ns)
-    s.connect((PROXY_IP, PORT))
-    s.sendall(b"H")
+    s = guest_connect(ns, PORT, b"H", timeout=None)
     s.setblocking(False)
     sent = 0
     chunk = b"z" * 65536
@@ -330,13 +298,10 @@ def test_limits_refuse_and_count():
         socks = []
         try:
             for _ in range(2):
-                s = guest_socket(ns)
-                s.settimeout(10)
-                s.connect((PROXY_IP, 8017))
+                s = guest_connect(ns, 8017)
                 assert s.recv(2) == b"hi"
                 socks.append(s)
-            s = guest_socket(ns)
-            s.settimeout(10)
+            s = guest_socket(ns, timeout=10)
             socks.append(s)
             # The kernel accepts, the proxy resets (maybe before connect returned).
             with pytest.raises(ConnectionResetError):
@@ -356,11 +321,7 @@ def test_limits_refuse_and_count():
 def test_idle_timeout_resets_both_sides():
     with rig(["--idle-timeout", "1", "--no-sandbox"]) as (ns, _, bes, sp):
         assert stats(sp)["sandboxed"] is False and stats(sp)["capabilities"] is None
-        s = guest_socket(ns)
-        s.settimeout(10)
-        with s:
-            s.connect((PROXY_IP, 8017))
-            s.sendall(b"ping")
+        with guest_connect(ns, 8017, b"ping") as s:
             assert s.recv(4) == b"ping"
             start = time.monotonic()
             with pytest.raises(ConnectionResetError):
@@ -373,15 +334,11 @@ def test_idle_timeout_resets_both_sides():
 @pytest.mark.watchdog(90)
 def test_sigterm_drains():
     with rig(["--drain-timeout", "20"]) as (ns, proxy, _, sp):
-        s = guest_socket(ns)
-        s.settimeout(10)
-        s.connect((PROXY_IP, 8017))
-        s.sendall(b"before ")
+        s = guest_connect(ns, 8017, b"before ")
         assert s.recv(7) == b"before "
         proxy.signal(signal.SIGTERM)
         wait_until(lambda: proxy.events("draining"), 10, "draining")
-        late = guest_socket(ns)
-        late.settimeout(5)
+        late = guest_socket(ns, timeout=5)
         with late, pytest.raises(ConnectionRefusedError):
             late.connect((PROXY_IP, 8017))   # no more accepting
         s.sendall(b"after")                  # the open one goes on
@@ -396,11 +353,7 @@ def test_sigterm_drains():
 @pytest.mark.watchdog(90)
 def test_drain_deadline_resets_what_is_left():
     with rig(["--drain-timeout", "1"]) as (ns, proxy, _, _):
-        s = guest_socket(ns)
-        s.settimeout(10)
-        with s:
-            s.connect((PROXY_IP, 8017))
-            s.sendall(b"x")
+        with guest_connect(ns, 8017, b"x") as s:
             assert s.recv(1) == b"x"
             proxy.signal(signal.SIGTERM)
             with pytest.raises(ConnectionResetError):
@@ -428,10 +381,7 @@ def test_proxy_protocol_v2_and_sighup_reload(tmp_path):
                                   "--proxy-protocol", "v2"])
         try:
             def ask() -> bytes:
-                s = guest_socket(ns)
-                s.settimeout(10)
-                with s:
-                    s.connect((PROXY_IP, 8017))
+                with guest_connect(ns, 8017) as s:
                     local = s.getsockname()
                     assert s.recv(2) == b"ok"
                 return local
@@ -492,13 +442,7 @@ def test_tls_termination_with_curl(tmp_path):
 @pytest.mark.watchdog(180)
 def test_two_workers_share_one_address_over_a_multi_queue_tap():
     with rig(["--workers", "2"], multi_queue=True) as (ns, proxy, _, sp):
-        results: list[bool] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(
-            round_trip(ns, 8017, 256 << 10, i))) for i in range(32)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        results = in_threads(lambda i: round_trip(ns, 8017, 256 << 10, i), 32, 120)
         assert results == [True] * 32
         per_worker = [stats(f"{sp}.{i}")["totals"]["accepted"] for i in range(2)]
         assert sum(per_worker) == 32 and min(per_worker) > 0, per_worker
@@ -529,8 +473,7 @@ def test_a_dead_backend_is_skipped_and_counted():
         st = stats(sp)
         assert st["totals"]["backend_errors"] >= 1 and bes[1].accepted == 4
         bes[1].close()                      # none left: the guest is reset
-        s = guest_socket(ns)
-        s.settimeout(10)
+        s = guest_socket(ns, timeout=10)
         with s, pytest.raises(ConnectionResetError):
             s.connect((PROXY_IP, 8017))
             s.recv(1)
@@ -540,13 +483,7 @@ def test_a_dead_backend_is_skipped_and_counted():
 @pytest.mark.watchdog(90)
 def test_direct_syscall_mode_relays_concurrently():
     with rig(["--syscall-mode", "direct"]) as (ns, _, _, sp):
-        results: list[bool] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(
-            round_trip(ns, 8017, 1 << 20, i))) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        results = in_threads(lambda i: round_trip(ns, 8017, 1 << 20, i), 8, 60)
         assert results == [True] * 8
         assert stats(sp)["totals"]["bytes_down"] == 8 << 20
 

@@ -18,7 +18,7 @@ import time
 
 import psutil
 import pytest
-from proxyrig import PROXY_IP, guest_socket, rig, round_trip, stats, wait_until
+from proxyrig import PROXY_IP, guest_connect, guest_socket, rig, round_trip, stats, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and TAP need root")
 SPOOFED = "10.200.17.77"   # on the TAP's subnet, answered by nobody
@@ -113,15 +113,12 @@ def test_slowloris_and_zero_window_peers_keep_serving():
         socks = []
         try:
             for _ in range(idle):
-                s = guest_socket(ns)
-                s.settimeout(10)
-                s.connect((PROXY_IP, 8017))
+                s = guest_connect(ns, 8017)
                 s.send(b"S")
                 socks.append(s)
             for _ in range(8):
-                s = guest_socket(ns)
+                s = guest_socket(ns, timeout=10)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                s.settimeout(10)
                 s.connect((PROXY_IP, 8017))
                 s.send(b"Z")
                 socks.append(s)

@@ -22,6 +22,7 @@ from helpers import run_ok
 
 import lkl
 import lkl.socket as lsocket
+from harness import sockets
 
 STACKS = os.environ.get("LKL_TEST_STACKS", "stdlib,lkl").split(",")
 PARAMS = [p for p in ("host", "lkl.Socket", "lkl.socket") if (p == "host" and "stdlib" in STACKS)
@@ -74,12 +75,7 @@ def wait_for(sock: Any, readable: bool | None = None, writable: bool | None = No
 
 
 def pair(make: Any) -> tuple[Any, Any, Any]:
-    srv = make()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = make()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = sockets.tcp_pair(make)
     make.opened.append(conn)
     return cli, conn, srv
 
@@ -228,12 +224,7 @@ def test_many_watches_and_reused_slots_stay_true(kernel):
 def test_concurrent_calls_leave_no_stale_readiness(kernel):
     """Threads send and receive on both ends while selects run: afterwards
     the endpoints show exactly what the kernel says."""
-    srv = kernel.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = kernel.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = sockets.tcp_pair(kernel.socket)
     rounds = 2000
     errors: list[BaseException] = []
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_ok
+from helpers import run_ok, tcp_pair
 
 import lkl
 import lkl.ssl
@@ -592,12 +592,8 @@ def test_early_data_on_a_reset_socket_is_refused(kernel: Any, pki: Pki) -> None:
     """Bytes that came before a reset are not handed out as TLS data."""
     import struct
 
-    with kernel.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        client = kernel.socket()
-        client.connect(listener.getsockname())
-        conn, _ = listener.accept()
+    client, conn, listener = tcp_pair(kernel)
+    with listener:
         client.sendall(b"DELETE /data HTTP/1.0\r\n\r\n")
         client.setsockopt(lkl.SOL_SOCKET, lkl.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()                 # RST after the data

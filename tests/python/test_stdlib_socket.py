@@ -17,6 +17,7 @@ import pytest
 
 import lkl
 import lkl.socket as lsocket
+from harness import sockets
 
 STACKS = os.environ.get("LKL_TEST_STACKS", "stdlib,lkl").split(",")
 
@@ -32,12 +33,7 @@ def mod(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def tcp_pair(mod: Any) -> Any:
-    srv = mod.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    cli = mod.socket()
-    cli.connect(srv.getsockname())
-    conn, _ = srv.accept()
+    cli, conn, srv = sockets.tcp_pair(mod.socket)
     yield cli, conn, srv
     for s in (cli, conn, srv):
         s.close()
@@ -61,14 +57,19 @@ def test_instances_enums_and_repr(mod, tcp_pair):
     udp.close()
 
 
+def arrives(data: bytes, sender: Any, receiver: Any) -> None:
+    """``data`` sent on ``sender`` is what ``receiver`` reads next (5 s at most)."""
+    sender.sendall(data)
+    receiver.settimeout(5)
+    assert receiver.recv(100) == data
+
+
 def test_accept_dup_and_independent_close(mod, tcp_pair):
     cli, conn, _srv = tcp_pair
     twin = conn.dup()
     assert type(twin) is mod.socket and twin.fileno() != conn.fileno()
     conn.close()
-    cli.sendall(b"still there")
-    twin.settimeout(5)
-    assert twin.recv(100) == b"still there"
+    arrives(b"still there", cli, twin)
     twin.close()
 
 
@@ -164,15 +165,11 @@ def test_fileno_form_and_fromfd(mod, tcp_pair):
         conn.recv(1)                             # the object let it go
     back = mod.socket(fileno=fd)                 # the detached socket, adopted
     assert back.fileno() == fd and type(back) is mod.socket
-    cli.sendall(b"hi")
-    back.settimeout(5)
-    assert back.recv(2) == b"hi"
+    arrives(b"hi", cli, back)
     other = mod.fromfd(back.fileno(), socket.AF_INET, socket.SOCK_STREAM)
     assert type(other) is mod.socket and other.fileno() != back.fileno()
     back.close()
-    cli.sendall(b"yo")
-    other.settimeout(5)
-    assert other.recv(2) == b"yo"
+    arrives(b"yo", cli, other)
     other.close()
 
 
@@ -180,9 +177,7 @@ def test_fileno_form_on_a_live_socket_shares_it(mod, tcp_pair):
     cli, conn, _srv = tcp_pair
     alias = mod.socket(fileno=conn.fileno())     # http.client's response.fileno() use
     assert alias.fileno() == conn.fileno()
-    alias.sendall(b"via alias")
-    cli.settimeout(5)
-    assert cli.recv(100) == b"via alias"
+    arrives(b"via alias", alias, cli)
     alias.detach()                               # leaves the socket to conn
     conn.sendall(b"conn")
     assert cli.recv(100) == b"conn"

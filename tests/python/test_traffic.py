@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from helpers import tcp_pair
 
 import lkl
 
@@ -180,29 +181,24 @@ def test_af_unix_stream_pair(kernel):
 
 
 def test_makefile_and_large_sendall_zero_copy(kernel):
-    with kernel.socket() as srv:
-        srv.bind(("127.0.0.1", 0))
-        srv.listen()
-        cli = kernel.socket()
-        cli.connect(srv.getsockname())
-        conn, _ = srv.accept()
-        with cli, conn:
-            w = cli.makefile("wb")
-            r = conn.makefile("r", encoding="ascii")
-            w.write(b"line one\nline two\n")
-            w.flush()
-            assert r.readline() == "line one\n"
-            assert r.readline() == "line two\n"
-            w.close()
-            r.close()
-            # One 8 MiB memoryview passes to the kernel in place.
-            blob = memoryview(bytearray(os.urandom(8 << 20)))
-            t = threading.Thread(target=cli.sendall, args=(blob,), daemon=True)
-            t.start()
-            sink = bytearray(len(blob))
-            view = memoryview(sink)
-            got = 0
-            while got < len(sink):
-                got += conn.recv_into(view[got:])
-            t.join(30)
-            assert sink == blob
+    cli, conn, srv = tcp_pair(kernel)
+    with srv, cli, conn:
+        w = cli.makefile("wb")
+        r = conn.makefile("r", encoding="ascii")
+        w.write(b"line one\nline two\n")
+        w.flush()
+        assert r.readline() == "line one\n"
+        assert r.readline() == "line two\n"
+        w.close()
+        r.close()
+        # One 8 MiB memoryview passes to the kernel in place.
+        blob = memoryview(bytearray(os.urandom(8 << 20)))
+        t = threading.Thread(target=cli.sendall, args=(blob,), daemon=True)
+        t.start()
+        sink = bytearray(len(blob))
+        view = memoryview(sink)
+        got = 0
+        while got < len(sink):
+            got += conn.recv_into(view[got:])
+        t.join(30)
+        assert sink == blob
