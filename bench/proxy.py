@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from namespaces import Namespace
 from pyroute2 import netns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
+from harness.netns import Netns as Namespace  # noqa: E402
 from lkl.proxy.workers import read_ready  # noqa: E402
 
 GUEST, PROXY = "10.200.18.1", "10.200.18.2"
@@ -74,7 +74,7 @@ def start_proxy(ns: Namespace, offload: str, extra: list[str], py_relay: bool = 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if py_relay:
         env["LKL_PROXY_PY_RELAY"] = "1"
-    argv = ns.argv(["timeout", "-s", "KILL", "900", sys.executable, "-m", "lkl", "proxy",
+    argv = ns.exec_argv(["timeout", "-s", "KILL", "900", sys.executable, "-m", "lkl", "proxy",
                     "--nic", "tap:pxb0", "--address", f"{PROXY}/24", "--offload", offload,
                     "--memory", "256M", "--listen", f"{PROXY}:{PROXY_PORT}",
                     "--backend", f"127.0.0.1:{IPERF_PORT}", *extra])
@@ -99,7 +99,7 @@ def iperf(ns: Namespace, host: str, port: int, seconds: float, reverse: bool,
           parallel: int = 1) -> dict[str, Any]:
     argv = ["iperf3", "-c", host, "-p", str(port), "-t", str(seconds), "-J",
             "-P", str(parallel)] + (["-R"] if reverse else [])
-    out = subprocess.run(ns.argv(argv), capture_output=True, text=True,
+    out = subprocess.run(ns.exec_argv(argv), capture_output=True, text=True,
                          timeout=seconds + 60)
     data = json.loads(out.stdout)
     if "error" in data:
@@ -158,10 +158,10 @@ def main() -> int:
     offloads = args.offload or OFFLOADS
     rows: list[dict[str, Any]] = []
     with Namespace("lklbench", "proxy") as ns:
-        subprocess.run(ns.argv(["ip", "tuntap", "add", "dev", "pxb0", "mode", "tap",
+        subprocess.run(ns.exec_argv(["ip", "tuntap", "add", "dev", "pxb0", "mode", "tap",
                                 "multi_queue"]), check=True)
         ns.address("pxb0", f"{GUEST}/24")
-        server = subprocess.Popen(ns.argv(["iperf3", "-s", "-B", "127.0.0.1", "-p",
+        server = subprocess.Popen(ns.exec_argv(["iperf3", "-s", "-B", "127.0.0.1", "-p",
                                            str(IPERF_PORT)]), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
@@ -171,7 +171,7 @@ def main() -> int:
                              "direction": "down" if reverse else "up",
                              **measure(ns, "127.0.0.1", IPERF_PORT, None, args.seconds,
                                        reverse, args.repeat)})
-            socat = subprocess.Popen(ns.argv(
+            socat = subprocess.Popen(ns.exec_argv(
                 ["socat", "-b65536", f"TCP-LISTEN:{SOCAT_PORT},bind={GUEST},fork,reuseaddr",
                  f"TCP:127.0.0.1:{IPERF_PORT}"]), stderr=subprocess.DEVNULL)
             try:
