@@ -188,7 +188,16 @@ def proxy_config(args: argparse.Namespace) -> ProxyConfig:
         kernel, table = kopts.KernelOptions(), {}
     # The shared options' own merge, over the file's kernel settings.
     kopts.merge_command_line(kernel, args)
-    kopts.check_control(args.control)       # checked, not taken: as before
+    if args.control is not None:
+        kernel.control = args.control
+    kopts.check_control(kernel.control)
+    # Each worker its own kernel, each its own control name (NAME.i),
+    # as each its own stats endpoint.
+    from lkl.proxy.workers import worker_index
+
+    index = worker_index()
+    if kernel.control and index is not None:
+        kernel.control = f"{kernel.control}.{index}"
 
     def pick(name: str) -> Any:
         value = getattr(args, name, None)

@@ -548,3 +548,23 @@ def test_ipv6_guest_with_a_proxy_v1_header():
         finally:
             proxy.stop()
             backend.close()
+
+
+@needs_root
+@pytest.mark.watchdog(90)
+def test_control_lets_attach_see_the_sandboxed_proxys_kernel():
+    """--control NAME: python -m lkl attach NAME -- ss shows the proxy's
+    kernel (the guest's connection), sandbox and all."""
+    name = f"proxy-ctl-{os.getpid()}"
+    with rig(["--control", name]) as (ns, _, _bes, sp):
+        assert stats(sp)["sandboxed"] is True
+        with guest_connect(ns, 8017, b"ping") as s:
+            assert s.recv(4) == b"ping"
+            ss = subprocess.run([sys.executable, "-m", "lkl", "attach", name, "--", "ss",
+                                 "-tn"], capture_output=True, text=True, timeout=30)
+            assert ss.returncode == 0, ss.stderr
+            assert "ESTAB" in ss.stdout and ":8017" in ss.stdout, ss.stdout
+    bad = subprocess.run([sys.executable, "-m", "lkl", "proxy", "--control", "no spaces",
+                          "--listen", "127.0.0.1:1", "--backend", "127.0.0.1:2"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--control" in bad.stderr
