@@ -70,8 +70,11 @@ else
 
 	stage "installing arch/lkl into the source tree"
 	mkdir -p "$src/arch/lkl"
-	# Copy only what changed, so kbuild's timestamps stay meaningful.
-	rsync -a --delete --checksum "$repo/native/arch/lkl/" "$src/arch/lkl/"
+	# Copy only what changed (by content), stamped now rather than with
+	# the checkout's times (no -t): a copied file is always newer than the
+	# object another checkout's version left in the shared object folder,
+	# so kbuild rebuilds it.
+	rsync -rl --delete --checksum "$repo/native/arch/lkl/" "$src/arch/lkl/"
 
 	obj="$cache/obj"
 	mkdir -p "$obj"
