@@ -260,6 +260,10 @@ cdef class _SocketBase:
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
+        if ((nr == LKL__NR_recvfrom or nr == LKL__NR_lkl_recv_zerocopy)
+                and params[3] & LKL_MSG_DONTWAIT) or (
+                nr == LKL__NR_recvmsg and params[2] & LKL_MSG_DONTWAIT):
+            events = 0              # the caller's MSG_DONTWAIT: EAGAIN is the answer
         if deadline < 0 and op == _OP_READ and events and self._main_blocking():
             # A blocking read on the main thread: wait in slices that run
             # signal handlers (Ctrl-C) instead of blocking in the kernel.

@@ -188,12 +188,13 @@ cdef class ZeroCopyRecv:
     @property
     def views(self):
         """The segments as read-only memoryviews (a new list each time;
-        the views themselves are made once)."""
+        the views themselves are made once).  ValueError once released
+        (an empty list at end of stream)."""
         cdef int i
         cdef _ZcSegment seg
+        if self._hold.released and self._nbytes:
+            raise ValueError("operation forbidden on released zero-copy views")
         if self._views is None:
-            if self._hold.released:
-                raise ValueError("operation forbidden on released zero-copy views")
             self._views = []
             for i in range(self._nsegs):
                 seg = _ZcSegment.__new__(_ZcSegment)
@@ -211,7 +212,7 @@ cdef class ZeroCopyRecv:
         cdef int i
         cdef bytes out
         cdef char *p
-        if self._hold.released:
+        if self._hold.released and self._nbytes:
             raise ValueError("operation forbidden on released zero-copy views")
         out = PyBytes_FromStringAndSize(NULL, self._nbytes)
         p = PyBytes_AS_STRING(out)
