@@ -57,6 +57,7 @@ struct zc_batch {
 	unsigned int nr_skbs;
 	unsigned int nr_segs;
 	unsigned int max_segs;
+	unsigned int bytes;		/* taken off the queue */
 	struct lkl_zc_seg *segs;	/* max_segs entries, after skbs[] */
 	struct sk_buff *skbs[];		/* max_segs entries */
 };
@@ -339,7 +340,13 @@ eat_fin:
 		break;
 	} while (len > 0);
 
-	tcp_cleanup_rbuf(sk, copied);
+	/*
+	 * Data ACKs carry the window.  Sent now it would count the skbs
+	 * just taken as still occupied, so while any is held the ACK waits
+	 * for the release (or the delayed-ACK timer, if that comes first).
+	 */
+	if (!b->nr_skbs)
+		tcp_cleanup_rbuf(sk, copied);
 	return copied;
 }
 
@@ -362,11 +369,15 @@ static void zc_free(struct zc_batch *b)
 	lock_sock(sk);
 	for (i = 0; i < b->nr_skbs; i++)
 		consume_skb(b->skbs[i]);	/* sock_rfree: the charge */
-	/* The window may open now: tell the peer, as a read would. */
-	if (b->nr_skbs && !sock_flag(sk, SOCK_DEAD) &&
+	/*
+	 * The read's ACK, now that its window is free (zc_recv_locked left
+	 * it to the release): what tcp_recvmsg's tcp_cleanup_rbuf sends
+	 * after it freed the skbs.
+	 */
+	if (!sock_flag(sk, SOCK_DEAD) &&
 	    ((1 << sk->sk_state) &
 	     (TCPF_ESTABLISHED | TCPF_FIN_WAIT1 | TCPF_FIN_WAIT2)))
-		tcp_cleanup_rbuf(sk, 1);
+		tcp_cleanup_rbuf(sk, b->bytes);
 	release_sock(sk);
 	sock_put(sk);
 	kfree(b);
@@ -416,6 +427,7 @@ SYSCALL_DEFINE6(lkl_recv_zerocopy, int, fd, struct lkl_zc_seg __user *, usegs,
 	}
 	b->nr_skbs = 0;
 	b->nr_segs = 0;
+	b->bytes = 0;
 	b->max_segs = nsegs;
 	b->segs = (struct lkl_zc_seg *)&b->skbs[nsegs];
 	/* Reserve the id (a NULL entry: releasing it finds nothing). */
@@ -427,6 +439,8 @@ SYSCALL_DEFINE6(lkl_recv_zerocopy, int, fd, struct lkl_zc_seg __user *, usegs,
 	lock_sock(sk);
 	ret = zc_recv_locked(sk, b, len, flags);
 	release_sock(sk);
+	if (ret > 0)
+		b->bytes = ret;
 
 	if (!b->nr_skbs) {
 		/* Nothing held (an error, EOF, or only skipped bytes). */
