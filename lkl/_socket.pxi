@@ -754,7 +754,11 @@ cdef class _SocketBase:
 
         Held data stays charged to the socket's receive buffer: the window
         the peer sees shrinks, and a sender stalls once a buffer's worth
-        is held, until it is released.
+        is held, until it is released.  So release promptly; to hold data
+        while asking for more, give the socket a receive buffer larger
+        than what is held plus one segment (SO_RCVBUF or SO_RCVBUFFORCE;
+        loopback segments are 64 KiB), or the call waits for data the
+        held views keep out.  Urgent data is skipped, as by recv.
         """
         cdef lkl_zc_seg segs[LKL_ZC_MAX_SEGS]
         cdef unsigned long token = 0

@@ -15,6 +15,8 @@
 #   while anything derived from them (a slice, memoryview(view), a
 #   consumer holding the buffer) is alive: those would outlive the skb.
 #
+# Each exporter keeps its ZeroCopyRecv alive, which refers to the views
+# weakly (no cycle: dropping everything releases the token at once).
 # Live ZeroCopyRecv objects are on an intrusive list (no references), so
 # a halt can release their views before the kernel's RAM is unmapped.
 
@@ -83,8 +85,11 @@ cdef class _ZcHold:
 
 
 cdef class _ZcSegment:
-    """The buffer exporter of one segment (read-only, refused once released)."""
+    """The buffer exporter of one segment (read-only, refused once released).
+    It keeps its ZeroCopyRecv alive, so a view outliving the object still
+    has its skb held, and a halt still finds and releases it."""
 
+    cdef ZeroCopyRecv owner
     cdef _ZcHold hold
     cdef char *addr
     cdef Py_ssize_t length
@@ -101,13 +106,17 @@ cdef class _ZcSegment:
 # The live ZeroCopyRecv objects with a token (borrowed pointers).
 cdef PyObject *_zc_live = NULL
 
+import weakref as _weakref
+_weakref_ref = _weakref.ref
+
 
 cdef class ZeroCopyRecv:
     """Received bytes, read in place from the kernel's skbs (see
     ``Socket.recv_zerocopy``).
 
     ``views`` is a list of read-only memoryviews, one per segment, whose
-    lengths add up to ``nbytes`` (``len()``); empty at end of stream.  The
+    lengths add up to ``nbytes`` (``len()``); empty at end of stream.  A
+    view keeps the object (and the data) alive.  The
     kernel holds the data, charged to the socket's receive buffer, until
     ``release()`` (or the end of a ``with`` block).  After it, using a view
     raises ValueError, as a released memoryview does; a second
@@ -121,7 +130,7 @@ cdef class ZeroCopyRecv:
     """
 
     cdef _ZcHold _hold
-    cdef list _views
+    cdef list _views                # weak references to the views made, or None
     cdef lkl_zc_seg *_segs
     cdef int _nsegs
     cdef Py_ssize_t _nbytes
@@ -141,9 +150,20 @@ cdef class ZeroCopyRecv:
         raise TypeError("ZeroCopyRecv objects come from Socket.recv_zerocopy()")
 
     def __dealloc__(self):
+        # No view is alive (each keeps this object alive): _hold's own
+        # __dealloc__ releases the token if nothing else did.
         self._unlink()
         free(self._segs)
-        # _hold's own __dealloc__ releases the token if nothing else did.
+
+    cdef list _live_views(self):
+        """The views made so far that are still alive."""
+        cdef list out = []
+        if self._views is not None:
+            for ref in self._views:
+                v = ref()
+                if v is not None:
+                    out.append(v)
+        return out
 
     cdef void _link(self) noexcept:
         global _zc_live
@@ -187,22 +207,29 @@ cdef class ZeroCopyRecv:
 
     @property
     def views(self):
-        """The segments as read-only memoryviews (a new list each time;
-        the views themselves are made once).  ValueError once released
-        (an empty list at end of stream)."""
+        """The segments as read-only memoryviews (a new list each time; a
+        view is made again only if the last one was dropped).  ValueError
+        once released (an empty list at end of stream)."""
         cdef int i
         cdef _ZcSegment seg
+        cdef list out = []
         if self._hold.released and self._nbytes:
             raise ValueError("operation forbidden on released zero-copy views")
         if self._views is None:
-            self._views = []
-            for i in range(self._nsegs):
+            self._views = [None] * self._nsegs
+        for i in range(self._nsegs):
+            ref = self._views[i]
+            v = ref() if ref is not None else None
+            if v is None:
                 seg = _ZcSegment.__new__(_ZcSegment)
+                seg.owner = self
                 seg.hold = self._hold
                 seg.addr = <char *>self._segs[i].addr
                 seg.length = <Py_ssize_t>self._segs[i].len
-                self._views.append(memoryview(seg))
-        return list(self._views)
+                v = memoryview(seg)
+                self._views[i] = _weakref_ref(v)
+            out.append(v)
+        return out
 
     def __iter__(self):
         return iter(self.views)
@@ -225,9 +252,7 @@ cdef class ZeroCopyRecv:
         """Raise BufferError if anything derived from a view is alive."""
         cdef PyMemoryViewObject *mv
         cdef Py_ssize_t alive = 0
-        if self._views is None:
-            return 0
-        for v in self._views:
+        for v in self._live_views():
             mv = <PyMemoryViewObject *>v
             if mv.flags & _MEMORYVIEW_RELEASED:
                 alive += mv.mbuf.exports
@@ -248,20 +273,18 @@ cdef class ZeroCopyRecv:
             self._unlink()
             return
         self._views_free()
-        if self._views is not None:
-            for v in self._views:
-                v.release()
+        for v in self._live_views():
+            v.release()
         self._unlink()
         self._hold.free()
 
     cdef void _halting(self) noexcept:
         """The kernel halts: release what can be released, forget the token."""
-        if self._views is not None:
-            for v in self._views:
-                try:
-                    v.release()
-                except BufferError:
-                    pass            # derived views: documented as unsafe
+        for v in self._live_views():
+            try:
+                v.release()
+            except BufferError:
+                pass                # derived views: documented as unsafe
         self._hold.released = True
         self._unlink()
 
@@ -304,5 +327,9 @@ cdef ZeroCopyRecv _zc_new(unsigned long token, lkl_zc_seg *segs, long nbytes):
 
 cdef void _zc_halting() noexcept:
     """Before a halt: every live ZeroCopyRecv lets go of its views."""
+    cdef ZeroCopyRecv z
     while _zc_live != NULL:
-        (<ZeroCopyRecv>_zc_live)._halting()
+        # A strong reference: releasing its views may drop the last other one.
+        z = <ZeroCopyRecv>_zc_live
+        z._halting()
+        z = None

@@ -12,8 +12,9 @@
  * lkl_recv_zerocopy(fd, segs, len, flags, nsegs, token) takes up to len
  *   bytes off the socket's receive queue as tcp_recvmsg would (socket
  *   lock, copied_seq, urgent data, FIN, errors, SO_RCVTIMEO and
- *   SO_RCVLOWAT, receive-space tuning and the ACK of tcp_cleanup_rbuf),
- *   but instead of copying it fills segs[] with (address, length) pairs:
+ *   SO_RCVLOWAT, receive-space tuning; the ACK of tcp_cleanup_rbuf
+ *   comes with the release, when the window it carries is free), but
+ *   instead of copying it fills segs[] with (address, length) pairs:
  *   one per linear part, page frag and frag_list member (adjacent pieces
  *   merged), at most nsegs.  The skbs are held under a token.
  *
