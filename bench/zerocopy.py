@@ -20,8 +20,10 @@ Figures: receiver-side Gbit/s and the sender process's CPU seconds per GB
 Receive rows (--part recv): a 64 KiB TCP stream received with recv()
 (a new bytes object per call), recv_into() (one reused buffer) and
 recv_zerocopy() (views of the kernel's skbs, released after each call;
-the views are made and their lengths read, the bytes not touched) over
-two paths, direct syscall mode, variants interleaved in each round:
+the views are made and their lengths read, the bytes not touched;
+zerocopy_no_views: the same without making the views, what the Python
+objects cost) over two paths, direct syscall mode, variants interleaved
+in each round:
 
   loopback  one kernel, 127.0.0.1: the sender is a thread of the same
             process; CPU = the receiving thread's own (thread_time: in
@@ -110,10 +112,16 @@ def receive():
             n = len(conn.recv(CHUNK))
         elif variant == "recv_into":
             n = conn.recv_into(buf)
-        else:
+        elif variant == "recv_zerocopy":
             z = conn.recv_zerocopy(CHUNK)
-            n = sum(len(v) for v in z.views)
-            segs += len(z.views)
+            views = z.views
+            n = sum(len(v) for v in views)
+            segs += len(views)
+            del views
+            z.release()
+        else:               # recv_zerocopy, its views never made
+            z = conn.recv_zerocopy(CHUNK)
+            n = len(z)
             z.release()
         if not n:
             break
@@ -136,7 +144,7 @@ if not out:
 print(json.dumps(out), flush=True)
 k.halt()
 """
-RECV_VARIANTS = ("recv", "recv_into", "recv_zerocopy")
+RECV_VARIANTS = ("recv", "recv_into", "recv_zerocopy", "zerocopy_no_views")
 RECV_PATHS = ("loopback", "pipe")
 
 
@@ -246,7 +254,8 @@ def recv_markdown(r: dict) -> list[str]:
            "copy it from the skb into the application's buffer (`skb_copy_datagram_msg`, "
            "copy 4 of the table in native/host/virtio_net.c; `recv` also allocates a "
            "bytes object per call); `recv_zerocopy` does not: the views are the skb's "
-           "data, held until release. Over the pipe the device's copies (the host "
+           "data, held until release (`zerocopy_no_views`: the same call without "
+           "making the views). Over the pipe the device's copies (the host "
            "socket read into the receive buffers) stay. The views are not read here; an "
            "application that reads them pays for reading, as it would for its copy."]
     return md

@@ -256,15 +256,17 @@ cdef class _SocketBase:
         readiness endpoint true, raise on error."""
         cdef long ret
         cdef unsigned seq = 0
-        cdef bint drained
+        cdef bint drained, nowait
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
-        if ((nr == LKL__NR_recvfrom or nr == LKL__NR_lkl_recv_zerocopy)
-                and params[3] & LKL_MSG_DONTWAIT) or (
-                nr == LKL__NR_recvmsg and params[2] & LKL_MSG_DONTWAIT):
-            events = 0              # the caller's MSG_DONTWAIT: EAGAIN is the answer
-        if deadline < 0 and op == _OP_READ and events and self._main_blocking():
+        # A blocking socket with the caller's MSG_DONTWAIT: EAGAIN is the
+        # answer, as with the standard library (no waiting in slices).
+        nowait = ((nr == LKL__NR_recvfrom or nr == LKL__NR_lkl_recv_zerocopy)
+                  and params[3] & LKL_MSG_DONTWAIT) or (
+                  nr == LKL__NR_recvmsg and params[2] & LKL_MSG_DONTWAIT)
+        if (deadline < 0 and op == _OP_READ and events and not nowait
+                and self._main_blocking()):
             # A blocking read on the main thread: wait in slices that run
             # signal handlers (Ctrl-C) instead of blocking in the kernel.
             # recv* try first without blocking, accept waits first.
