@@ -39,6 +39,8 @@ def _halt():
     """Halt the kernel and join its threads and the poller.  Returns 0, or
     -ENODEV when no kernel runs."""
     cdef long ret
+    if lkl_is_running() and not glue_forked():
+        _zc_halting()           # zero-copy views: the RAM goes away
     with nogil:
         ret = glue_halt()
     return ret

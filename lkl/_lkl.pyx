@@ -11,7 +11,9 @@ One extension module, made of several included files (like uvloop):
 - ``_epoll.pxi``: waiting in a kernel epoll (lkl.asyncio.EventLoop's engine);
 - ``_net.pxi``: virtio-net devices and their backends (lkl/net/nic.py wraps them);
 - ``_relay.pxi``: the proxy's byte mover, C loops without the GIL (lkl/_relay.c);
-- ``_control.pxi``: the control endpoint and packet capture (lkl/control.py).
+- ``_control.pxi``: the control endpoint and packet capture (lkl/control.py);
+- ``_zerocopy.pxi``: kernel-visible buffers for MSG_ZEROCOPY sends;
+- ``_zerocopy_rx.pxi``: zero-copy receive, views of the kernel's skbs.
 
 The public, documented API is the ``lkl`` package; this module is its engine.
 """
@@ -40,6 +42,7 @@ import socket as _hostsocket
 import threading as _threading
 
 include "_errors.pxi"
+include "_zerocopy_rx.pxi"
 include "_core.pxi"
 include "_addr.pxi"
 include "_socket.pxi"

@@ -256,16 +256,23 @@ cdef class _SocketBase:
         readiness endpoint true, raise on error."""
         cdef long ret
         cdef unsigned seq = 0
-        cdef bint drained
+        cdef bint drained, nowait
         if self._kfd < 0:
             raise _ebadf()
         params[0] = self._kfd
-        if deadline < 0 and op == _OP_READ and events and self._main_blocking():
+        # A blocking socket with the caller's MSG_DONTWAIT: EAGAIN is the
+        # answer, as with the standard library (no waiting in slices).
+        nowait = ((nr == LKL__NR_recvfrom or nr == LKL__NR_lkl_recv_zerocopy)
+                  and params[3] & LKL_MSG_DONTWAIT) or (
+                  nr == LKL__NR_recvmsg and params[2] & LKL_MSG_DONTWAIT)
+        if (deadline < 0 and op == _OP_READ and events and not nowait
+                and self._main_blocking()):
             # A blocking read on the main thread: wait in slices that run
             # signal handlers (Ctrl-C) instead of blocking in the kernel.
             # recv* try first without blocking, accept waits first.
             deadline = _FOREVER
-            if nr == LKL__NR_recvfrom and not (params[3] & LKL_MSG_WAITALL):
+            if ((nr == LKL__NR_recvfrom or nr == LKL__NR_lkl_recv_zerocopy)
+                    and not (params[3] & LKL_MSG_WAITALL)):
                 params[3] |= LKL_MSG_DONTWAIT
             elif nr == LKL__NR_recvmsg and not (params[2] & LKL_MSG_WAITALL):
                 params[2] |= LKL_MSG_DONTWAIT
@@ -736,6 +743,42 @@ cdef class _SocketBase:
         finally:
             PyBuffer_Release(&view)
         return ret
+
+    def recv_zerocopy(self, Py_ssize_t max_bytes, int flags=0, int max_segments=64):
+        """Receive up to ``max_bytes`` of a TCP stream without copying them:
+        a ``ZeroCopyRecv`` whose read-only memoryviews (``.views``) are the
+        kernel's own skb data, held until ``.release()`` (or a ``with``
+        block ends).  At most ``max_segments`` views (1 to
+        ZC_MAX_SEGMENTS): fewer bytes when they run out.  Empty (``len()``
+        0) at end of stream.  Blocks, times out and raises as ``recv``
+        does (BlockingIOError, TimeoutError); ``flags`` may only be 0 or
+        MSG_DONTWAIT; OSError(EINVAL) for a socket that is not TCP.
+
+        Held data stays charged to the socket's receive buffer: the window
+        the peer sees shrinks, and a sender stalls once a buffer's worth
+        is held, until it is released.  So release promptly; to hold data
+        while asking for more, give the socket a receive buffer larger
+        than what is held plus one segment (SO_RCVBUF or SO_RCVBUFFORCE;
+        loopback segments are 64 KiB), or the call waits for data the
+        held views keep out.  Urgent data is skipped, as by recv.
+        """
+        cdef lkl_zc_seg segs[LKL_ZC_MAX_SEGS]
+        cdef unsigned long token = 0
+        cdef long params[6]
+        cdef long ret
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        if not 1 <= max_segments <= LKL_ZC_MAX_SEGS:
+            raise ValueError(f"max_segments must be 1 to {LKL_ZC_MAX_SEGS}")
+        self._check()
+        params[1] = <long>segs
+        params[2] = max_bytes
+        params[3] = flags
+        params[4] = max_segments
+        params[5] = <long>&token
+        ret = self._call(LKL__NR_lkl_recv_zerocopy, params, _READ_EVENTS, _OP_READ,
+                         self._deadline())
+        return _zc_new(token if ret > 0 else 0, segs, ret)
 
     def recvfrom(self, Py_ssize_t bufsize, int flags=0):
         """Receive up to ``bufsize`` bytes: (data, sender address or None)."""

@@ -30,7 +30,9 @@ class Socket(_lkl._SocketBase):
     recvfrom_into, sendmsg, recvmsg, shutdown, close, detach, setsockopt,
     getsockopt, getsockname, getpeername, setblocking, getblocking,
     settimeout, gettimeout, makefile, fileno) and the attributes ``family``,
-    ``type`` and ``proto`` (plain ints: the kernel's values).
+    ``type`` and ``proto`` (plain ints: the kernel's values).  TCP sockets
+    also have ``recv_zerocopy`` (the received bytes read in place, as
+    views of the kernel's skbs held until released; see lkl.zerocopy).
 
     ``kfd`` is the kernel's fd number; ``fileno()`` is a host fd for
     select/selectors/asyncio, readable whenever the kernel socket is (see

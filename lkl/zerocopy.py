@@ -1,4 +1,15 @@
-"""MSG_ZEROCOPY on lkl sockets: kernel-visible buffers and completions.
+"""Zero copy on lkl sockets: MSG_ZEROCOPY sends, and receives in place.
+
+Receive: ``Socket.recv_zerocopy(max_bytes)`` returns a ``ZeroCopyRecv``
+whose read-only memoryviews are the kernel's own skb data (kernel memory
+is host memory): no copy into a Python buffer.  Release it (``release()``
+or ``with``) soon: held bytes stay charged to the socket's receive buffer,
+so they shrink the window the peer sees, and holding a receive buffer's
+worth stalls the sender.  Holding data while waiting for more needs a
+receive buffer larger than what is held plus one segment (``SO_RCVBUF``;
+loopback's segments are 64 KiB).  See native/arch/lkl/kernel/zerocopy_rx.c.
+
+Send:
 
 Linux semantics (``Documentation/networking/msg_zerocopy.rst``):
 ``SO_ZEROCOPY`` on the socket, ``MSG_ZEROCOPY`` on ``send``/``sendmsg``,
@@ -23,9 +34,11 @@ from dataclasses import dataclass
 from lkl import _lkl
 from lkl._socket import Socket
 
-__all__ = ["Completion", "KernelBuffer", "enable", "completions", "wait_completions"]
+__all__ = ["Completion", "KernelBuffer", "ZeroCopyRecv", "enable", "completions",
+           "wait_completions"]
 
 KernelBuffer = _lkl.KernelBuffer
+ZeroCopyRecv = _lkl.ZeroCopyRecv
 
 _C = _lkl.constants
 SO_EE_ORIGIN_ZEROCOPY = 5

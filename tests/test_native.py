@@ -117,3 +117,13 @@ def test_tick_stops_when_idle_unless_nohz_off(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_many_short_connections_beside_a_sleeping_thread(mode: str) -> None:
     assert_prints("connect_loop", mode, "ok 20000 connections", timeout=120)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zerocopy_receive_from_c(mode: str) -> None:
+    """lkl_recv_zerocopy / lkl_zerocopy_release (tests/native/zerocopy_recv.c)."""
+    assert_prints("zerocopy_recv", mode, *(
+        f"ok {check}" for check in (
+            "zerocopy 127.0.0.1", "zerocopy ::1", "partial reads mixed with read()",
+            "EOF, release after close, in any order", "misuse: EINVAL, EBADF, ENOTCONN, EFAULT",
+            "no kernel warnings", "halt with a token held")), timeout=120)

@@ -40,7 +40,10 @@
  *      bytes of headers into the skb head (mergeable and big-packet
  *      buffers); small buffers become the skb (build_skb), no copy.
  *   4. kernel net/ipv4/tcp.c:tcp_recvmsg: the skb into the application's
- *      buffer.
+ *      buffer.  With lkl_recv_zerocopy (Socket.recv_zerocopy) this copy
+ *      disappears: arch/lkl/kernel/zerocopy_rx.c hands out the skb's own
+ *      data (kernel memory is host memory) and holds the skb until
+ *      lkl_zerocopy_release: 3 copies in all, 2 in the host kernel.
  *
  * The payload is never copied here on the TAP path: only the 12-byte
  * header (tx_one, rx_publish) and, if the first buffer is shorter than

@@ -28,6 +28,7 @@ api_symbols=(
 	lkl_start_kernel lkl_sys_halt lkl_syscall lkl_is_running
 	lkl_trigger_irq lkl_get_free_irq lkl_put_irq
 	lkl_virtio_mmio_add lkl_syscall_mode
+	lkl_recv_zerocopy lkl_zerocopy_release
 )
 
 if [ ! -f "$tarball" ]; then

@@ -37,6 +37,10 @@ asmlinkage long sys_rt_sigreturn(void);
 asmlinkage long sys_mmap(unsigned long addr, unsigned long len,
 			 unsigned long prot, unsigned long flags,
 			 unsigned long fd, unsigned long off);
+asmlinkage long sys_lkl_recv_zerocopy(int fd, void __user *segs, size_t len,
+				      unsigned int flags, unsigned int nsegs,
+				      unsigned long __user *token);
+asmlinkage long sys_lkl_zerocopy_release(unsigned long token);
 
 #undef __SYSCALL
 #define __SYSCALL(nr, call)	[nr] = (syscall_fn_t)(void *)(call),
@@ -45,6 +49,9 @@ asmlinkage long sys_mmap(unsigned long addr, unsigned long len,
 static const syscall_fn_t syscall_table[__NR_syscalls] = {
 	[0 ... __NR_syscalls - 1] = (syscall_fn_t)(void *)sys_ni_syscall,
 #include <asm/syscall_table.h>
+	/* lkl's own (uapi/asm/unistd.h) */
+	[__NR_lkl_recv_zerocopy] = (syscall_fn_t)(void *)sys_lkl_recv_zerocopy,
+	[__NR_lkl_zerocopy_release] = (syscall_fn_t)(void *)sys_lkl_zerocopy_release,
 };
 
 SYSCALL_DEFINE6(mmap, unsigned long, addr, unsigned long, len,

@@ -59,4 +59,36 @@ int lkl_trigger_irq(int irq);
  */
 long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
 
+/*
+ * Zero-copy TCP receive (arch/lkl/kernel/zerocopy_rx.c).  Kernel memory
+ * is host memory, so the received skbs' data can be read in place.
+ *
+ * lkl_recv_zerocopy takes up to len bytes off TCP socket fd's receive
+ * queue, as recv would, and fills segs[0..] with where they are: each
+ * segment has len > 0 and their lengths add up to the result.  At most
+ * nsegs (1..LKL_ZC_MAX_SEGS) segments; fewer bytes than len when they
+ * run out.  flags: 0 or MSG_DONTWAIT (0x40); an O_NONBLOCK socket never
+ * waits, a blocking one waits up to SO_RCVTIMEO.  Returns the bytes, 0
+ * at end of stream (no token), or -errno: -EAGAIN, -ENOTCONN, -EINVAL
+ * (not a TCP socket, bad flags or sizes), -ENOBUFS (too many tokens
+ * held), the socket's error.  Urgent data is skipped as by recv (read it
+ * with recv(MSG_OOB)).
+ *
+ * The bytes stay valid, and charged to the socket's receive buffer (so
+ * held data shrinks the window the peer sees), until
+ * lkl_zerocopy_release(*token); releasing after the socket is closed is
+ * fine.  An unknown or already released token is -EINVAL.  The memory is
+ * the kernel's: it must not be written, and is gone after a halt.
+ */
+#define LKL_ZC_MAX_SEGS 1024
+
+struct lkl_zc_seg {
+	unsigned long addr;
+	unsigned long len;
+};
+
+long lkl_recv_zerocopy(int fd, struct lkl_zc_seg *segs, int nsegs,
+		       unsigned long len, int flags, unsigned long *token);
+long lkl_zerocopy_release(unsigned long token);
+
 #endif
