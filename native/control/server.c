@@ -946,7 +946,17 @@ int lkl_control_start(const char *name)
 		goto out;
 	}
 	unlink(sock_path);	/* stale: its process is gone */
-	strcpy(sa.sun_path, sock_path);
+	/*
+	 * Bound and listening under a temporary name, then renamed into
+	 * place: whoever sees the socket's path can connect at once.
+	 */
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.%s.%d.tmp", dir,
+		     name, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	unlink(sa.sun_path);
 	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (listen_fd < 0 || stop_fd < 0) {
@@ -959,8 +969,10 @@ int lkl_control_start(const char *name)
 		r = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
 		umask(old);
 	}
-	if (r || chmod(sock_path, 0600) || listen(listen_fd, 16)) {
+	if (r || chmod(sa.sun_path, 0600) || listen(listen_fd, 16) ||
+	    rename(sa.sun_path, sock_path)) {
 		r = -errno;
+		unlink(sa.sun_path);
 		goto fail_unlink;
 	}
 	snprintf(served_name, sizeof(served_name), "%s", name);
