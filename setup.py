@@ -47,7 +47,8 @@ def syscall_names():
     """Every syscall name of the exported unistd headers."""
     names = set()
     asm = os.path.join(INCLUDE, "lkl", "asm")
-    for header in ("unistd_64.h", "unistd_32.h"):
+    # unistd.h: the arch's own calls (lkl_recv_zerocopy...) beside the generic table.
+    for header in ("unistd_64.h", "unistd_32.h", "unistd.h"):
         path = os.path.join(asm, header)
         if os.path.exists(path):
             with open(path) as f:
