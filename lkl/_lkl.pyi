@@ -195,6 +195,13 @@ class KernelBuffer:
     def __exit__(self, *exc: object) -> None: ...
 # _zerocopy_rx.pxi
 ZC_MAX_SEGMENTS: Final[int]
+_weakref_ref: Any
+
+class _ZcHold:
+    """The token of one zero-copy receive (released once)."""
+
+class _ZcSegment:
+    """The buffer exporter of one received segment."""
 
 class ZeroCopyRecv:
     @property
