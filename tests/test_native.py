@@ -127,3 +127,13 @@ def test_zerocopy_receive_from_c(mode: str) -> None:
             "zerocopy 127.0.0.1", "zerocopy ::1", "partial reads mixed with read()",
             "EOF, release after close, in any order", "misuse: EINVAL, EBADF, ENOTCONN, EFAULT",
             "no kernel warnings", "halt with a token held")), timeout=120)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zerocopy_send_from_c(mode: str) -> None:
+    """lkl_zerocopy_alloc / MSG_ZEROCOPY completions (tests/native/zerocopy_send.c)."""
+    assert_prints("zerocopy_send", mode, *(
+        f"ok {check}" for check in (
+            "kernel-visible buffer: 64 sends acknowledged",
+            "host heap: 64 sends acknowledged", "allocator: alloc, send, free",
+            "no kernel warnings")), timeout=120)

@@ -29,6 +29,7 @@ api_symbols=(
 	lkl_trigger_irq lkl_get_free_irq lkl_put_irq
 	lkl_virtio_mmio_add lkl_syscall_mode
 	lkl_recv_zerocopy lkl_zerocopy_release
+	lkl_zerocopy_alloc lkl_zerocopy_free
 )
 
 if [ ! -f "$tarball" ]; then

@@ -36,7 +36,9 @@
  * after the driver's TX completion), and that queues the notification.
  */
 #include <linux/init.h>
+#include <linux/err.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/skbuff.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
@@ -44,6 +46,8 @@
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 #include <net/udp.h>
+#include <asm/lkl_api.h>
+#include <asm/unistd.h>
 
 /*
  * The current segment's length.  iter_iov_len() is wrong for ITER_UBUF
@@ -295,6 +299,34 @@ static int lkl_udpv6_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	return udp_zerocopy_sendmsg(sk, msg, size, udpv6_sendmsg);
 }
 #endif
+
+/*
+ * Kernel-visible memory for senders in C: an anonymous mapping made by
+ * the calling thread's task (init's mm), so kernel RAM with a VMA whose
+ * pages MSG_ZEROCOPY references instead of copying.
+ */
+long lkl_zerocopy_alloc(unsigned long len, void **buf)
+{
+	long params[6] = { 0, (long)len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0 };
+	long addr;
+
+	if (!buf || !len)
+		return -EINVAL;
+	addr = lkl_syscall(__NR_mmap, params);
+	if (IS_ERR_VALUE(addr))
+		return addr;
+	*buf = (void *)addr;
+	return 0;
+}
+
+/* Unmap it; pages still sent from stay until their completion. */
+long lkl_zerocopy_free(void *buf, unsigned long len)
+{
+	long params[6] = { (long)buf, (long)len };
+
+	return lkl_syscall(__NR_munmap, params);
+}
 
 static int __init zerocopy_init(void)
 {

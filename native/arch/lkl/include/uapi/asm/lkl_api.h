@@ -60,6 +60,18 @@ int lkl_trigger_irq(int irq);
 long lkl_virtio_mmio_add(unsigned long base, long size, long irq);
 
 /*
+ * Memory the kernel has pages for (arch/lkl/kernel/zerocopy.c): a send
+ * from it with MSG_ZEROCOPY (SO_ZEROCOPY set) references its pages
+ * instead of copying them (completions without ZEROCOPY_COPIED where
+ * the path allows it).  lkl_zerocopy_alloc maps len bytes and stores the
+ * address in *buf (0 or -errno); lkl_zerocopy_free unmaps them (pages
+ * the kernel still sends from stay until their completion).  Other host
+ * memory works with MSG_ZEROCOPY too, copied (ZEROCOPY_COPIED).
+ */
+long lkl_zerocopy_alloc(unsigned long len, void **buf);
+long lkl_zerocopy_free(void *buf, unsigned long len);
+
+/*
  * Zero-copy TCP receive (arch/lkl/kernel/zerocopy_rx.c).  Kernel memory
  * is host memory, so the received skbs' data can be read in place.
  *
