@@ -68,7 +68,9 @@ static void print_stats(void)
 	       "tx_bytes=%llu rx_dropped=%llu rx_malformed=%llu "
 	       "rx_oversize=%llu rx_errors=%llu tx_dropped=%llu "
 	       "tx_errors=%llu rx_sw_csum=%llu rx_sw_gso=%llu irqs=%llu "
-	       "kicks=%llu rx_direct=%llu poll_errors=%llu\n",
+	       "kicks=%llu rx_direct=%llu poll_errors=%llu "
+	       "poller_rx_wakeups=%llu busy_polls=%llu busy_poll_hits=%llu "
+	       "busy_poll_ns=%llu\n",
 	       (unsigned long long)st.rx_packets,
 	       (unsigned long long)st.rx_bytes,
 	       (unsigned long long)st.tx_packets,
@@ -83,7 +85,11 @@ static void print_stats(void)
 	       (unsigned long long)st.rx_sw_gso,
 	       (unsigned long long)st.irqs, (unsigned long long)st.kicks,
 	       (unsigned long long)st.rx_direct,
-	       (unsigned long long)st.poll_errors);
+	       (unsigned long long)st.poll_errors,
+	       (unsigned long long)st.poller_rx_wakeups,
+	       (unsigned long long)st.busy_polls,
+	       (unsigned long long)st.busy_poll_hits,
+	       (unsigned long long)st.busy_poll_ns);
 }
 
 static void set_timeout(long fd, int opt, int sec)
