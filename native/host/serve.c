@@ -194,7 +194,7 @@ void host_sem_down_serving(struct lkl_sem *s)
 		}
 	}
 	if (quiet)
-		srv->quiet(srv->arg, 0);
+		srv->quiet(srv->arg, serving ? 0 : -1);
 	own_serving_sem = NULL;
 	__atomic_store_n(&serving_sem, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&srv->busy, 0, __ATOMIC_RELEASE);

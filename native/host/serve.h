@@ -30,7 +30,9 @@ struct lkl_host_server {
 	/*
 	 * A thread starts (1) or has stopped (0) busy polling: the device
 	 * may stop its own poller from waiting for what the spinning thread
-	 * receives.  Always called in pairs, by the same thread.
+	 * receives, for a bounded time after it stopped.  -1: it stopped
+	 * because serve() said the poller must take over, at once.  Called
+	 * in pairs (1, then 0 or -1) by the same thread.
 	 */
 	void (*quiet)(void *arg, int on);
 	void *arg;

@@ -107,8 +107,17 @@ struct poll_set {
 	int epfd;
 	pthread_mutex_t lock;
 	uint32_t rx_events, tx_events;	/* what is registered now */
-	int rx_quiet;		/* a serving thread spins: leave RX to it */
+	int rx_quiet;		/* a serving thread busy polls: leave RX to it */
+	uint64_t quiet_until_us;	/* ... and it left: until then, all the same */
 };
+
+/*
+ * How long the poller keeps standing aside after a busy-polling thread
+ * went back to its task: it usually comes back (request/response) and
+ * finds what arrived meanwhile.  Also the longest a frame waits when it
+ * does not come back; the poller looks this often while it stands aside.
+ */
+#define QUIET_GRACE_US	1000
 
 struct lkl_netdev {
 	struct virtio_dev vdev;
@@ -704,6 +713,8 @@ static void poller_failed(struct lkl_netdev *dev, const char *what, int err)
 	}
 }
 
+static int poller_quiet_check(struct lkl_netdev *dev);
+
 static void poller_main(void *arg)
 {
 	struct lkl_netdev *dev = arg;
@@ -718,8 +729,11 @@ static void poller_main(void *arg)
 			__atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
 		int n, i;
 
+		int timeout;
+
 		if (poll_work(dev))
 			continue;
+		timeout = poller_quiet_check(dev);
 		n = poll_set_update(dev, ps);
 		if (n) {
 			poller_failed(dev, "epoll_ctl", -n);
@@ -735,7 +749,7 @@ static void poller_main(void *arg)
 				;
 		}
 		if (!n)
-			n = epoll_wait(ps->epfd, ev, 3, -1);
+			n = epoll_wait(ps->epfd, ev, 3, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -770,22 +784,64 @@ static int serve_rx(void *arg)
 }
 
 /*
- * A serving thread spins (on): while it is not asleep in its epoll, a
- * frame would wake the poller, whose exclusive entry comes next, only
- * for the two to race for it.  So the poller stops waiting for frames
- * until the spinning thread goes back to its task (off).  It always
- * goes back, so receive never stays with nobody.
+ * A serving thread busy polls (on 1): while it is not asleep in its
+ * epoll, a frame would wake the poller, whose exclusive entry comes next,
+ * only for the two to race for it.  So the poller stops waiting for
+ * frames, and keeps off them for QUIET_GRACE_US after the thread went
+ * back to its task (on 0): the thread usually comes back within that and
+ * finds what came meanwhile, and no epoll change is made per transaction.
+ * The poller takes over again when the grace is over with no thread
+ * serving (poller_quiet_check), or at once (on -1) if the thread stopped
+ * serving because the device needs the poller.
  */
 static void serve_quiet(void *arg, int on)
 {
 	struct lkl_netdev *dev = arg;
+	int change;
 
 	pthread_mutex_lock(&dev->ps.lock);
-	dev->ps.rx_quiet = on;
+	if (on) {
+		change = dev->ps.rx_quiet != (on > 0);
+		dev->ps.rx_quiet = on > 0;
+	} else {
+		change = 0;	/* aside a while longer */
+		dev->ps.quiet_until_us = now_us() + QUIET_GRACE_US;
+	}
 	pthread_mutex_unlock(&dev->ps.lock);
-	/* The poller may be waiting (-EAGAIN: let it apply the change). */
-	if (poll_set_update(dev, &dev->ps))
-		wake_poller(dev);
+	if (!change)
+		return;
+	/*
+	 * Aside: its RX entry goes now (the poller cannot be woken for
+	 * frames any more), and the poller must learn that it now waits
+	 * with a timeout, to take receive back after the grace.  Back (-1):
+	 * it waits for frames again.  Only on a change: not per transaction.
+	 */
+	if (on > 0)
+		poll_set_update(dev, &dev->ps);
+	wake_poller(dev);
+}
+
+/*
+ * The poller, standing aside: take receive back once the grace after
+ * the last busy poll is over and no thread serves, or busy polling was
+ * turned off.  Returns the epoll_wait timeout: -1 when it is not aside.
+ */
+static int poller_quiet_check(struct lkl_netdev *dev)
+{
+	struct poll_set *ps = &dev->ps;
+	int timeout = -1;
+
+	pthread_mutex_lock(&ps->lock);
+	if (ps->rx_quiet) {
+		if (__atomic_load_n(&dev->server.spin_max_us, __ATOMIC_RELAXED) &&
+		    (__atomic_load_n(&dev->server.busy, __ATOMIC_ACQUIRE) ||
+		     now_us() < ps->quiet_until_us))
+			timeout = (QUIET_GRACE_US + 999) / 1000;
+		else
+			ps->rx_quiet = 0;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return timeout;
 }
 
 /* The serving epoll: made before the poller's, so its entry comes first. */
