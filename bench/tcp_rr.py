@@ -30,6 +30,7 @@ Writes bench/results/tcp_rr.json and tcp_rr.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -78,10 +79,8 @@ def run_pair(server_ns: Netns, server_addr: str, client_ns: Netns,
             raise RuntimeError(f"{client_argv}: {out.stdout}{out.stderr}")
         result = last_json(out.stdout)
         rest, _ = server.communicate(timeout=10)
-        try:
+        with contextlib.suppress(RuntimeError):
             result["server"] = last_json(rest, "server")
-        except RuntimeError:
-            pass
         return result
     finally:
         if server.poll() is None:
@@ -241,7 +240,8 @@ def markdown(report: dict) -> list[str]:
         bp = (f"{nd['busy_polls']:.2f} ({nd['busy_poll_hits']:.2f})"
               if nd.get("busy_polls") else "-")
         md.append(
-            f"| {r['name']} | {r['layout']} | {r['rtt_p50_us']:.1f} ({spread(r['p50_us_samples'])}) "
+            f"| {r['name']} | {r['layout']} "
+            f"| {r['rtt_p50_us']:.1f} ({spread(r['p50_us_samples'])}) "
             f"| {r['rtt_p99_us']:.1f} ({spread(r['p99_us_samples'])}) "
             f"| {r['ratio_to_host_p50']:.2f}x | {r['ratio_to_host_p99']:.2f}x | {r['tps']:.0f} "
             f"| {r.get('cpu_us_per_tx', 0):.1f}, {srv.get('cpu_us_per_tx', 0):.1f} "

@@ -138,8 +138,20 @@ def common_args(args: argparse.Namespace, msg: int) -> list[str]:
     return out
 
 
+# Linux sizes tcp_rmem's maximum from memory (1/128 of it, at most 6 MiB):
+# 2 MiB with mem=256M, which a 64 KiB-segment stream fills whenever the
+# reader is off its CPU for a moment (hundreds of zero-window adverts a
+# run, and a throughput that moves with the machine's load).  The LKL
+# side gets what Linux gives any machine of 768 MiB or more, as the host
+# stack it is compared with has (--kernel-buffers: the kernel's own).
+LKL_SYSCTLS = ["net.ipv4.tcp_rmem=4096 131072 6291456"]
+
+
 def lkl_args(row: Row, args: argparse.Namespace, mode: str) -> list[str]:
     out = ["--offload", row.offload, "--mem", "256M", *mode.split()]
+    if not getattr(args, "kernel_buffers", False):
+        for s in LKL_SYSCTLS:
+            out += ["--sysctl", s]
     for k, v in row.kernel.items():
         out += [f"--{k}", v]
     return out
@@ -218,6 +230,8 @@ def summarize(raw: dict, row: str, direction: str, msg: int, mode: str) -> dict:
         "row": row, "direction": direction, "msg_size": msg, "mode": mode,
         "gbps": rx["gbps"], "bytes": rx["bytes"], "seconds": rx["seconds"],
         "retransmits": tx["retransmits"],
+        # The receiver's kernel ran out of receive buffer (window 0).
+        "zero_window_adverts": rx.get("snmp", {}).get("TcpExt.TCPToZeroWindowAdv", 0),
         "cpu_s_per_gb": {k: round(v / gb, 3) for k, v in raw["cpu"].items()},
         "sender": tx, "receiver": rx,
     }
@@ -300,7 +314,7 @@ SHORT = {"tx-checksumming": "tx-csum", "scatter-gather": "sg",
 
 
 def detail_table(points: list[dict]) -> list[str]:
-    out = ["| direction | configuration | mode | msg | Gbit/s (median; samples) | retrans "
+    out = ["| direction | configuration | mode | msg | Gbit/s (median; samples) | retrans, 0-win "
            "| CPU s/GB sender | CPU s/GB receiver | CPU s/GB machine (other) | avg data frame B "
            "| negotiated | host side |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -316,7 +330,8 @@ def detail_table(points: list[dict]) -> list[str]:
         samples = ", ".join(f"{x:.2f}" for x in p["gbps_samples"])
         out.append(
             f"| {p['direction']} | {p['row']} | {p['mode']} | {fmt_size(p['msg_size'])} "
-            f"| {p['gbps_median']:.2f} ({samples}) | {p['retransmits']} "
+            f"| {p['gbps_median']:.2f} ({samples}) | {p['retransmits']}, "
+            f"{p.get('zero_window_adverts', '-')} "
             f"| {c['sender']:.2f} | {c['receiver']:.2f} | {c['system']:.2f} ({c['other']:.2f}) "
             f"| {p.get('avg_data_frame', '-')} | {p.get('negotiated', '-')} | {host_s} |")
     return out
@@ -381,7 +396,9 @@ def write_markdown(report: dict, out: str) -> None:
     md = [f"# TCP_STREAM (Figure 7), {report['when']}", "",
           report["semantics"] + ".", "",
           f"Gbit/s, median of {cfg['repeat']} run(s) of {cfg['seconds']} s per point; "
-          f"LKL with 256 MB, syscall mode `{mode}`; {report['elapsed_s']} s in all.", ""]
+          f"LKL with 256 MB, syscall mode `{mode}`, sysctls {cfg.get('lkl_sysctls', [])}; "
+          f"{report['elapsed_s']} s in all; load average before, after: "
+          f"{cfg.get('loadavg_before')}, {report.get('loadavg_after')}.", ""]
     md += table(points, sizes, mode)
     md += ["", "## Every point", "", *detail_table(points)]
     md += ["", "## Targets", "", "```", json.dumps(report["targets"], indent=1), "```"]
@@ -419,6 +436,9 @@ def main() -> int:
     parser.add_argument("--directions", help="comma-separated directions (default: all)")
     parser.add_argument("--binary", type=Path, default=BIN)
     parser.add_argument("--threads", action="store_true", help="per-thread CPU in the JSON")
+    parser.add_argument("--kernel-buffers", action="store_true",
+                        help="leave LKL's tcp_rmem as its kernel sizes it for mem=256M "
+                             "(2 MiB max) instead of LKL_SYSCTLS")
     parser.add_argument("--out", default="tcp_stream", help="result file name stem")
     parser.add_argument("--compare", type=Path, metavar="BINARY",
                         help="A/B: run every point with BINARY too, interleaved "
@@ -491,9 +511,12 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "config": {"seconds": args.seconds, "sizes": sizes, "repeat": args.repeat,
                    "mode": mode, "lkl_mem": "256M", "binary": str(args.binary),
+                   "lkl_sysctls": [] if args.kernel_buffers else LKL_SYSCTLS,
+                   "loadavg_before": [round(x, 2) for x in os.getloadavg()],
                    "rows": {r.key: {"label": r.label, "offload": r.offload,
                                     "kernel": r.kernel, "host_tap": r.host} for r in ROWS}},
         "elapsed_s": round(time.monotonic() - started, 1),
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "targets": summary,
         "points": points,
     }
