@@ -220,7 +220,7 @@ static void measure(const char *stack, long fd, rr_fn rr, const struct opts *o,
 	uint64_t start, deadline, sum = 0, end;
 	static struct cost ca, cb;
 	static char costs[2048];
-	long i, n = 0;
+	long i, n = 0, slow = 0;
 
 	for (i = 0; i < WARMUP; i++)
 		CHECK(rr(fd) == 0, "warm-up transaction %ld", i);
@@ -241,12 +241,16 @@ static void measure(const char *stack, long fd, rr_fn rr, const struct opts *o,
 	for (i = 0; i < n; i++)
 		sum += lat[i];
 	qsort(lat, n, sizeof(*lat), cmp_u64);
+	/* The tail: transactions over twice the median (a tick, a preemption). */
+	for (i = n - 1; i >= 0 && lat[i] > 2 * lat[n / 2]; i--)
+		slow++;
 	printf("{\"stack\": \"%s\", \"transactions\": %ld, \"elapsed_s\": %.3f, "
 	       "\"tps\": %.0f, \"rtt_mean_us\": %.2f, \"rtt_p50_us\": %.2f, "
-	       "\"rtt_p90_us\": %.2f, \"rtt_p99_us\": %.2f%s%s}\n", stack, n,
+	       "\"rtt_p90_us\": %.2f, \"rtt_p99_us\": %.2f, \"rtt_p999_us\": %.2f, "
+	       "\"over_2x_p50_pct\": %.2f%s%s}\n", stack, n,
 	       (end - start) / 1e9, n / ((end - start) / 1e9), sum / 1e3 / n,
 	       lat[n / 2] / 1e3, lat[n * 90 / 100] / 1e3, lat[n * 99 / 100] / 1e3,
-	       costs, extra_json);
+	       lat[n * 999 / 1000] / 1e3, 100.0 * slow / n, costs, extra_json);
 	fflush(stdout);
 	free(lat);
 }
