@@ -138,20 +138,8 @@ def common_args(args: argparse.Namespace, msg: int) -> list[str]:
     return out
 
 
-# Linux sizes tcp_rmem's maximum from memory (1/128 of it, at most 6 MiB):
-# 2 MiB with mem=256M, which a 64 KiB-segment stream fills whenever the
-# reader is off its CPU for a moment (hundreds of zero-window adverts a
-# run, and a throughput that moves with the machine's load).  The LKL
-# side gets what Linux gives any machine of 768 MiB or more, as the host
-# stack it is compared with has (--kernel-buffers: the kernel's own).
-LKL_SYSCTLS = ["net.ipv4.tcp_rmem=4096 131072 6291456"]
-
-
 def lkl_args(row: Row, args: argparse.Namespace, mode: str) -> list[str]:
     out = ["--offload", row.offload, "--mem", "256M", *mode.split()]
-    if not getattr(args, "kernel_buffers", False):
-        for s in LKL_SYSCTLS:
-            out += ["--sysctl", s]
     for k, v in row.kernel.items():
         out += [f"--{k}", v]
     return out
@@ -396,7 +384,7 @@ def write_markdown(report: dict, out: str) -> None:
     md = [f"# TCP_STREAM (Figure 7), {report['when']}", "",
           report["semantics"] + ".", "",
           f"Gbit/s, median of {cfg['repeat']} run(s) of {cfg['seconds']} s per point; "
-          f"LKL with 256 MB, syscall mode `{mode}`, sysctls {cfg.get('lkl_sysctls', [])}; "
+          f"LKL with 256 MB, syscall mode `{mode}`; "
           f"{report['elapsed_s']} s in all; load average before, after: "
           f"{cfg.get('loadavg_before')}, {report.get('loadavg_after')}.", ""]
     md += table(points, sizes, mode)
@@ -436,9 +424,6 @@ def main() -> int:
     parser.add_argument("--directions", help="comma-separated directions (default: all)")
     parser.add_argument("--binary", type=Path, default=BIN)
     parser.add_argument("--threads", action="store_true", help="per-thread CPU in the JSON")
-    parser.add_argument("--kernel-buffers", action="store_true",
-                        help="leave LKL's tcp_rmem as its kernel sizes it for mem=256M "
-                             "(2 MiB max) instead of LKL_SYSCTLS")
     parser.add_argument("--out", default="tcp_stream", help="result file name stem")
     parser.add_argument("--compare", type=Path, metavar="BINARY",
                         help="A/B: run every point with BINARY too, interleaved "
@@ -511,7 +496,6 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "config": {"seconds": args.seconds, "sizes": sizes, "repeat": args.repeat,
                    "mode": mode, "lkl_mem": "256M", "binary": str(args.binary),
-                   "lkl_sysctls": [] if args.kernel_buffers else LKL_SYSCTLS,
                    "loadavg_before": [round(x, 2) for x in os.getloadavg()],
                    "rows": {r.key: {"label": r.label, "offload": r.offload,
                                     "kernel": r.kernel, "host_tap": r.host} for r in ROWS}},
