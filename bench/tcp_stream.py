@@ -463,6 +463,7 @@ def main() -> int:
                     plan.append((d, large, 64 * KIB, m))
 
     started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     points, compared = [], []
     for i, (kind, row, msg, m) in enumerate(plan, 1):
         samples, others = [], []
@@ -496,7 +497,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "config": {"seconds": args.seconds, "sizes": sizes, "repeat": args.repeat,
                    "mode": mode, "lkl_mem": "256M", "binary": str(args.binary),
-                   "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+                   "loadavg_before": load_before,
                    "rows": {r.key: {"label": r.label, "offload": r.offload,
                                     "kernel": r.kernel, "host_tap": r.host} for r in ROWS}},
         "elapsed_s": round(time.monotonic() - started, 1),
