@@ -218,6 +218,8 @@ def summarize(raw: dict, row: str, direction: str, msg: int, mode: str) -> dict:
         "row": row, "direction": direction, "msg_size": msg, "mode": mode,
         "gbps": rx["gbps"], "bytes": rx["bytes"], "seconds": rx["seconds"],
         "retransmits": tx["retransmits"],
+        # The receiver's kernel ran out of receive buffer (window 0).
+        "zero_window_adverts": rx.get("snmp", {}).get("TcpExt.TCPToZeroWindowAdv", 0),
         "cpu_s_per_gb": {k: round(v / gb, 3) for k, v in raw["cpu"].items()},
         "sender": tx, "receiver": rx,
     }
@@ -300,7 +302,7 @@ SHORT = {"tx-checksumming": "tx-csum", "scatter-gather": "sg",
 
 
 def detail_table(points: list[dict]) -> list[str]:
-    out = ["| direction | configuration | mode | msg | Gbit/s (median; samples) | retrans "
+    out = ["| direction | configuration | mode | msg | Gbit/s (median; samples) | retrans, 0-win "
            "| CPU s/GB sender | CPU s/GB receiver | CPU s/GB machine (other) | avg data frame B "
            "| negotiated | host side |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -316,7 +318,8 @@ def detail_table(points: list[dict]) -> list[str]:
         samples = ", ".join(f"{x:.2f}" for x in p["gbps_samples"])
         out.append(
             f"| {p['direction']} | {p['row']} | {p['mode']} | {fmt_size(p['msg_size'])} "
-            f"| {p['gbps_median']:.2f} ({samples}) | {p['retransmits']} "
+            f"| {p['gbps_median']:.2f} ({samples}) | {p['retransmits']}, "
+            f"{p.get('zero_window_adverts', '-')} "
             f"| {c['sender']:.2f} | {c['receiver']:.2f} | {c['system']:.2f} ({c['other']:.2f}) "
             f"| {p.get('avg_data_frame', '-')} | {p.get('negotiated', '-')} | {host_s} |")
     return out
@@ -381,7 +384,9 @@ def write_markdown(report: dict, out: str) -> None:
     md = [f"# TCP_STREAM (Figure 7), {report['when']}", "",
           report["semantics"] + ".", "",
           f"Gbit/s, median of {cfg['repeat']} run(s) of {cfg['seconds']} s per point; "
-          f"LKL with 256 MB, syscall mode `{mode}`; {report['elapsed_s']} s in all.", ""]
+          f"LKL with 256 MB, syscall mode `{mode}`; "
+          f"{report['elapsed_s']} s in all; load average before, after: "
+          f"{cfg.get('loadavg_before')}, {report.get('loadavg_after')}.", ""]
     md += table(points, sizes, mode)
     md += ["", "## Every point", "", *detail_table(points)]
     md += ["", "## Targets", "", "```", json.dumps(report["targets"], indent=1), "```"]
@@ -458,6 +463,7 @@ def main() -> int:
                     plan.append((d, large, 64 * KIB, m))
 
     started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     points, compared = [], []
     for i, (kind, row, msg, m) in enumerate(plan, 1):
         samples, others = [], []
@@ -491,9 +497,11 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "config": {"seconds": args.seconds, "sizes": sizes, "repeat": args.repeat,
                    "mode": mode, "lkl_mem": "256M", "binary": str(args.binary),
+                   "loadavg_before": load_before,
                    "rows": {r.key: {"label": r.label, "offload": r.offload,
                                     "kernel": r.kernel, "host_tap": r.host} for r in ROWS}},
         "elapsed_s": round(time.monotonic() - started, 1),
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "targets": summary,
         "points": points,
     }

@@ -68,7 +68,8 @@ def _pipe_pair():
 
 _STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped",
                "rx_malformed", "rx_oversize", "rx_errors", "tx_dropped", "tx_errors",
-               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct", "poll_errors")
+               "rx_sw_csum", "rx_sw_gso", "irqs", "kicks", "rx_direct", "poll_errors",
+               "poller_rx_wakeups", "busy_polls", "busy_poll_hits", "busy_poll_ns")
 
 
 cdef class _NetDev:
@@ -127,7 +128,8 @@ cdef class _NetDev:
         values = (st.rx_packets, st.rx_bytes, st.tx_packets, st.tx_bytes, st.rx_dropped,
                   st.rx_malformed, st.rx_oversize, st.rx_errors, st.tx_dropped,
                   st.tx_errors, st.rx_sw_csum, st.rx_sw_gso, st.irqs, st.kicks,
-                  st.rx_direct, st.poll_errors)
+                  st.rx_direct, st.poll_errors, st.poller_rx_wakeups, st.busy_polls,
+                  st.busy_poll_hits, st.busy_poll_ns)
         return dict(zip(_STAT_NAMES, values))
 
     def set_busy_poll(self, int us):

@@ -39,6 +39,17 @@ def test_boot_files_procfs_bad_input_and_halt(mode: str) -> None:
             "after halt")))
 
 
+def test_busy_poll_policy_stays_bounded() -> None:
+    """The adaptive busy poll of a thread serving a device: the spin it
+    learns from the waits never leaves [0, cap], stops on an idle device
+    and starts again on quick answers (serve_spin.c; no timing)."""
+    out = run("serve_spin")
+    for check in ("quick answers make it spin, within the cap",
+                  "the spin stays within [0, cap]"):
+        assert f"ok {check}\n" in out
+    assert "ok an idle device stops spinning after" in out
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_loopback_tcp_udp(mode: str) -> None:
     assert_prints("net_loopback", mode, "ok tcp 127.0.0.1", "ok tcp ::1", "ok udp")

@@ -305,14 +305,17 @@ def test_tap_ping_and_tcp_both_ways(ns, preset: str) -> None:
 
 
 @needs_root
-@pytest.mark.parametrize("preset", ["none", "large"])
-def test_tap_direct_mode_with_direct_rx(ns, preset: str) -> None:
+@pytest.mark.parametrize(("preset", "busy_poll"), [("none", 0), ("large", 0), ("large", 50),
+                                                   ("none", 20)])
+def test_tap_direct_mode_with_direct_rx(ns, preset: str, busy_poll: int) -> None:
     """Direct syscalls whose sleeping threads receive the device's frames
-    themselves (--direct-rx): the same ping and 256 MiB both ways."""
+    themselves (--direct-rx), also busy polling before they sleep: the
+    same ping and 256 MiB both ways, every byte checked."""
     from harness.netns import ping
 
     ns.add_tap("tap0", "10.200.1.1/24")
-    peer = tap_peer(ns, "--direct-rx", "--cmdline", "lkl.syscall_mode=direct nohz=off",
+    peer = tap_peer(ns, "--direct-rx", "--busy-poll", str(busy_poll),
+                    "--cmdline", "lkl.syscall_mode=direct nohz=off",
                     "--ip", "10.200.1.2/24", "tcp-sink", "10.200.1.2", "5001",
                     "tcp-send", "10.200.1.1", "5002", str(FULL_BYTES), "stats",
                     offload=preset)
@@ -324,6 +327,10 @@ def test_tap_direct_mode_with_direct_rx(ns, preset: str) -> None:
         st = fields(peer.expect("stats"))
         assert int(st["rx_dropped"]) == 0 and int(st["rx_errors"]) == 0
         assert int(st["rx_direct"]) > 0, st      # sleeping syscalls received
+        # Busy polls only when asked for; their hits are a subset of them.
+        assert int(st["busy_poll_hits"]) <= int(st["busy_polls"]), st
+        if not busy_poll:
+            assert int(st["busy_polls"]) == 0 and int(st["busy_poll_ns"]) == 0, st
         peer.finish()
     finally:
         peer.kill()

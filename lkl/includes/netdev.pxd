@@ -49,6 +49,10 @@ cdef extern from "lkl/netdev.h" nogil:
         uint64_t kicks
         uint64_t rx_direct
         uint64_t poll_errors
+        uint64_t poller_rx_wakeups
+        uint64_t busy_polls
+        uint64_t busy_poll_hits
+        uint64_t busy_poll_ns
 
     void lkl_netdev_get_stats(const lkl_netdev *dev, lkl_netdev_stats *st)
     void lkl_netdev_set_link(lkl_netdev *dev, int up)

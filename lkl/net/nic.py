@@ -148,6 +148,10 @@ class Nic:
     poller thread receiving them and then waking it (one host context
     switch less per wakeup: TCP_RR latency, see bench/tcp_rr.py).  One
     device per process can do this, the first created with it.
+    ``busy_poll_us``: with ``direct_rx``, that thread busy polls the
+    backend for up to this many µs before it sleeps, only while answers
+    come within that time (adaptive; 0: never); without it, the device's
+    poller spins this long.  Costs CPU for latency: see bench/tcp_rr.py.
 
     Pass it to ``lkl.boot(nics=[...])``, or use ``Kernel.add_nic``.  The
     device is freed after the kernel halts.
@@ -155,7 +159,7 @@ class Nic:
 
     def __init__(self, backend: Backend, offload: Offload | int = Offload.NONE,
                  mac: str | bytes | None = None, mtu: int | None = None,
-                 direct_rx: bool = False) -> None:
+                 direct_rx: bool = False, busy_poll_us: int = 0) -> None:
         if not isinstance(backend, Backend):
             raise TypeError(f"backend must be an lkl.Tap, RawSocket or Pipe, not "
                             f"{type(backend).__name__}")
@@ -172,9 +176,13 @@ class Nic:
         self._kernel: Kernel | None = None
         self._name: str | None = None
         self._index: int | None = None
+        if isinstance(busy_poll_us, bool) or not isinstance(busy_poll_us, int) or \
+                not 0 <= busy_poll_us <= 1_000_000:
+            raise ValueError("busy_poll_us must be an int in 0..1000000")
         self.direct_rx = bool(direct_rx)
         self._dev = _lkl._netdev_create(backend._open(), int(offload), raw_mac, mtu or 0,
-                                        direct_rx=self.direct_rx)
+                                        direct_rx=self.direct_rx,
+                                        busy_poll_us=busy_poll_us)
 
     def __repr__(self) -> str:
         where = self._name or ("attached" if self._kernel is not None else "not attached")
@@ -312,7 +320,7 @@ class Nic:
                           "needs a feature that is off")
 
     def set_busy_poll(self, us: int) -> None:
-        """How long the device's poller spins before sleeping (0: sleep at once)."""
+        """Change ``busy_poll_us`` (see the class), in µs (0: sleep at once)."""
         self._dev.set_busy_poll(int(us))
 
     # ---- packet capture (lkl.capture) ----------------------------------------
@@ -340,7 +348,10 @@ class Nic:
         rx_dropped, rx_errors, tx_*...).  "device": the device's own
         (rx_packets, tx_packets, rx_dropped, rx_malformed, rx_oversize,
         rx_errors, tx_dropped, tx_errors, rx_sw_csum, rx_sw_gso, irqs, kicks,
-        rx_direct: receives done on a sleeping syscall's thread, see direct_rx).
+        rx_direct: receives done on a sleeping syscall's thread, see direct_rx;
+        poller_rx_wakeups: the poller woke for frames; busy_polls,
+        busy_poll_hits, busy_poll_ns: busy polls of a serving thread, those
+        that found work, and their time).
         """
         k = self._k()
         base = f"/sys/class/net/{self.name}/statistics"

@@ -3,12 +3,15 @@
  * task sleeps, the thread waits on the device's backend as well as on
  * its semaphore, and receives what arrives itself.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -21,6 +24,8 @@ struct lkl_host_server *host_server;
  * dereferenced, after the post: the woken thread may free it at once.
  */
 static struct lkl_sem *serving_sem;
+/* The semaphore this thread serves on: its own posts need no wake_fd. */
+static __thread struct lkl_sem *own_serving_sem;
 
 void lkl_host_set_server(struct lkl_host_server *srv)
 {
@@ -29,6 +34,12 @@ void lkl_host_set_server(struct lkl_host_server *srv)
 
 void host_serve_posted(struct lkl_host_server *srv, struct lkl_sem *s)
 {
+	/*
+	 * The serving thread itself (the frame it received woke its own
+	 * task) checks the semaphore before it waits again.
+	 */
+	if (own_serving_sem == s)
+		return;
 	/* Pairs with the fence in host_sem_down_serving: one sees the other. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&serving_sem, __ATOMIC_RELAXED) == s) {
@@ -54,11 +65,83 @@ static void serve_failed(struct lkl_host_server *srv, int err)
 			strerror(err));
 }
 
+/* Below this a spin is not worth its syscalls: sleep instead. */
+#define SPIN_MIN_NS	1000
+
+unsigned int lkl_host_spin_next(unsigned int spin_ns, unsigned int max_ns,
+				uint64_t waited_ns, int hit)
+{
+	uint64_t want = waited_ns * 2;
+
+	if (spin_ns > max_ns)
+		spin_ns = max_ns;
+	if (want > max_ns)
+		want = max_ns;
+	if (hit)			/* it paid: keep at least as much */
+		return want > spin_ns ? want : spin_ns;
+	if (waited_ns <= max_ns)	/* a longer spin would have caught it */
+		return want;
+	/* Nothing within the cap: traffic is not recent, spin less. */
+	spin_ns /= 2;
+	return spin_ns < SPIN_MIN_NS ? 0 : spin_ns;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Whether this thread may run on one host CPU only.  Then whatever it
+ * waits for (the peer, or the device's poller) needs that CPU: a spin
+ * yields it between looks.  Learnt once per thread.
+ */
+static int alone_on_cpu(void)
+{
+	static __thread int known, alone;
+	cpu_set_t set;
+
+	if (!known) {
+		known = 1;
+		alone = !sched_getaffinity(0, sizeof(set), &set) &&
+			CPU_COUNT(&set) == 1;
+	}
+	return alone;
+}
+
+/*
+ * Busy poll before sleeping: look at the backend and the wake eventfd
+ * without blocking until the semaphore is posted, an event comes or
+ * srv->spin_ns are over.  The number of events, 0 when the spin ran
+ * out, -1 when the semaphore was posted.
+ */
+static int spin_wait(struct lkl_host_server *srv, struct lkl_sem *s,
+		     struct epoll_event *ev, int nev, uint64_t t0)
+{
+	uint64_t end = t0 + srv->spin_ns;
+	int yield = alone_on_cpu(), k, v;
+
+	__atomic_fetch_add(&srv->spins, 1, __ATOMIC_RELAXED);
+	do {
+		if (!sem_getvalue(&s->sem, &v) && v > 0)
+			return -1;
+		k = epoll_wait(srv->epfd, ev, nev, 0);
+		if (k > 0)
+			return k;
+		if (yield)
+			sched_yield();
+	} while (now_ns() < end);
+	return 0;
+}
+
 void host_sem_down_serving(struct lkl_sem *s)
 {
 	struct lkl_host_server *srv = __atomic_load_n(&host_server,
 						      __ATOMIC_ACQUIRE);
-	int serving = 1;
+	int serving = 1, quiet = 0;
 
 	host_check_sem(s, "down", __builtin_return_address(0));
 	if (!srv || __atomic_load_n(&srv->failed, __ATOMIC_RELAXED) ||
@@ -67,14 +150,38 @@ void host_sem_down_serving(struct lkl_sem *s)
 		return;
 	}
 	__atomic_store_n(&serving_sem, s, __ATOMIC_RELAXED);
+	own_serving_sem = s;
 	/* Pairs with host_serve_posted: a post after this writes wake_fd. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	while (serving && sem_trywait(&s->sem) != 0) {
+		unsigned int max = __atomic_load_n(&srv->spin_max_us,
+						   __ATOMIC_RELAXED) * 1000U;
+		uint64_t n, t0 = max ? now_ns() : 0, t1;
 		struct epoll_event ev[2];
-		uint64_t n;
-		int i, k;
+		int i, k = 0, hit = 0;
 
-		k = epoll_wait(srv->epfd, ev, 2, -1);
+		if (max && srv->spin_ns) {
+			if (!quiet && srv->quiet) {
+				srv->quiet(srv->arg, 1);
+				quiet = 1;
+			}
+			k = spin_wait(srv, s, ev, 2, t0);
+			hit = k != 0;
+			t1 = now_ns();
+			__atomic_fetch_add(&srv->spin_total_ns, t1 - t0,
+					   __ATOMIC_RELAXED);
+			__atomic_fetch_add(&srv->spin_hits, hit, __ATOMIC_RELAXED);
+			if (k < 0) {
+				srv->spin_ns = lkl_host_spin_next(srv->spin_ns,
+								  max, t1 - t0, 1);
+				continue;	/* posted */
+			}
+		}
+		if (!k)
+			k = epoll_wait(srv->epfd, ev, 2, -1);
+		if (max)
+			srv->spin_ns = lkl_host_spin_next(srv->spin_ns, max,
+							  now_ns() - t0, hit);
 		if (k < 0 && errno != EINTR) {
 			serve_failed(srv, errno);
 			serving = 0;
@@ -86,6 +193,9 @@ void host_sem_down_serving(struct lkl_sem *s)
 				serving = 0;	/* the poller takes over */
 		}
 	}
+	if (quiet)
+		srv->quiet(srv->arg, serving ? 0 : -1);
+	own_serving_sem = NULL;
 	__atomic_store_n(&serving_sem, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&srv->busy, 0, __ATOMIC_RELEASE);
 	if (!serving)

@@ -105,6 +105,23 @@ _Static_assert(MAX_IOV + 1 <= NET_FRAME_MAX_IOV, "backends take a frame's iov");
 #define STAT_ADD(dev, field, n) \
 	__atomic_fetch_add(&(dev)->stats.field, (n), __ATOMIC_RELAXED)
 
+/* What the poller waits on; its lock, because a spinning server changes it. */
+struct poll_set {
+	int epfd;
+	pthread_mutex_t lock;
+	uint32_t rx_events, tx_events;	/* what is registered now */
+	int rx_quiet;		/* a serving thread busy polls: leave RX to it */
+	uint64_t quiet_until_us;	/* ... and it left: until then, all the same */
+};
+
+/*
+ * How long the poller keeps standing aside after a busy-polling thread
+ * went back to its task: it usually comes back (request/response) and
+ * finds what arrived meanwhile.  Also the longest a frame waits when it
+ * does not come back; the poller looks this often while it stands aside.
+ */
+#define QUIET_GRACE_US	1000
+
 struct lkl_netdev {
 	struct virtio_dev vdev;
 	struct virtq queues[2];
@@ -119,6 +136,7 @@ struct lkl_netdev {
 	lkl_thread_t poller;
 	int evfd;			/* wakes the poller */
 	int poll_epfd;			/* what the poller waits on */
+	struct poll_set ps;
 	struct lkl_host_server server;	/* RX on sleeping syscall threads */
 	int serving;			/* server offered (lkl_host_set_server) */
 	int stop;
@@ -629,11 +647,6 @@ static int poll_work(struct lkl_netdev *dev)
  */
 enum { EP_EVENTFD, EP_RX, EP_TX };
 
-struct poll_set {
-	int epfd;
-	uint32_t rx_events, tx_events;	/* what is registered now */
-};
-
 /* 0, or -errno if the poller can no longer wait for fd. */
 static int poll_set_fd(struct poll_set *ps, int fd, uint32_t *cur,
 		       uint32_t want, uint32_t tag)
@@ -656,16 +669,23 @@ static int poll_set_fd(struct poll_set *ps, int fd, uint32_t *cur,
 
 static int poll_set_update(struct lkl_netdev *dev, struct poll_set *ps)
 {
-	int live = virtio_dev_live(&dev->vdev);
-	uint32_t rx = live && !dev->be_dead && !dev->rx_waiting ? EPOLLIN : 0;
+	int live = virtio_dev_live(&dev->vdev), err;
+	uint32_t rx = live && !dev->be_dead &&
+		!__atomic_load_n(&dev->rx_waiting, __ATOMIC_RELAXED) ? EPOLLIN : 0;
 	uint32_t tx = live && __atomic_load_n(&dev->tx_blocked, __ATOMIC_ACQUIRE) ?
 		EPOLLOUT : 0;
 
+	pthread_mutex_lock(&ps->lock);
+	if (ps->rx_quiet)
+		rx = 0;
 	if (dev->be->rx_fd == dev->be->tx_fd)
-		return poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx | tx,
-				   EP_RX);
-	return poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx, EP_RX) ?:
-	       poll_set_fd(ps, dev->be->tx_fd, &ps->tx_events, tx, EP_TX);
+		err = poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx | tx,
+				  EP_RX);
+	else
+		err = poll_set_fd(ps, dev->be->rx_fd, &ps->rx_events, rx, EP_RX) ?:
+		      poll_set_fd(ps, dev->be->tx_fd, &ps->tx_events, tx, EP_TX);
+	pthread_mutex_unlock(&ps->lock);
+	return err;
 }
 
 /*
@@ -696,36 +716,43 @@ static void poller_failed(struct lkl_netdev *dev, const char *what, int err)
 	}
 }
 
+static int poller_quiet_check(struct lkl_netdev *dev);
+
 static void poller_main(void *arg)
 {
 	struct lkl_netdev *dev = arg;
-	struct poll_set ps = { .epfd = dev->poll_epfd };
+	struct poll_set *ps = &dev->ps;
 	struct epoll_event ev[3];
 
 	/* Named for top -H and the benchmarks' per-thread CPU. */
 	pthread_setname_np(pthread_self(), "lkl-netpoll");
 	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
-		int busy = __atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
+		/* With direct_rx the serving thread spins, not the poller. */
+		int busy = __atomic_load_n(&dev->serving, __ATOMIC_RELAXED) ? 0 :
+			__atomic_load_n(&dev->busy_poll_us, __ATOMIC_RELAXED);
 		int n, i;
+
+		int timeout;
 
 		if (poll_work(dev))
 			continue;
-		n = poll_set_update(dev, &ps);
+		timeout = poller_quiet_check(dev);
+		n = poll_set_update(dev, ps);
 		if (n) {
 			poller_failed(dev, "epoll_ctl", -n);
 			break;
 		}
-		if (busy > 0 && (ps.rx_events || ps.tx_events)) {
+		if (busy > 0 && (ps->rx_events || ps->tx_events)) {
 			/* Spin on the backend before paying for a wakeup. */
 			unsigned long long end = now_us() + busy;
 
-			while (!(n = epoll_wait(ps.epfd, ev, 3, 0)) &&
+			while (!(n = epoll_wait(ps->epfd, ev, 3, 0)) &&
 			       now_us() < end &&
 			       !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
 				;
 		}
 		if (!n)
-			n = epoll_wait(ps.epfd, ev, 3, -1);
+			n = epoll_wait(ps->epfd, ev, 3, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -733,6 +760,8 @@ static void poller_main(void *arg)
 			break;
 		}
 		for (i = 0; i < n; i++) {
+			if (ev[i].data.u32 == EP_RX && (ev[i].events & EPOLLIN))
+				STAT_ADD(dev, poller_rx_wakeups, 1);
 			if (ev[i].data.u32 == EP_EVENTFD)
 				drain_eventfd(dev);
 			/* Hung up with nothing to read: stop polling it. */
@@ -757,6 +786,67 @@ static int serve_rx(void *arg)
 	return !dev->rx_waiting && !dev->be_dead;
 }
 
+/*
+ * A serving thread busy polls (on 1): while it is not asleep in its
+ * epoll, a frame would wake the poller, whose exclusive entry comes next,
+ * only for the two to race for it.  So the poller stops waiting for
+ * frames, and keeps off them for QUIET_GRACE_US after the thread went
+ * back to its task (on 0): the thread usually comes back within that and
+ * finds what came meanwhile, and no epoll change is made per transaction.
+ * The poller takes over again when the grace is over with no thread
+ * serving (poller_quiet_check), or at once (on -1) if the thread stopped
+ * serving because the device needs the poller.
+ */
+static void serve_quiet(void *arg, int on)
+{
+	struct lkl_netdev *dev = arg;
+	int change;
+
+	pthread_mutex_lock(&dev->ps.lock);
+	if (on) {
+		change = dev->ps.rx_quiet != (on > 0);
+		dev->ps.rx_quiet = on > 0;
+	} else {
+		change = 0;	/* aside a while longer */
+		dev->ps.quiet_until_us = now_us() + QUIET_GRACE_US;
+	}
+	pthread_mutex_unlock(&dev->ps.lock);
+	if (!change)
+		return;
+	/*
+	 * Aside: its RX entry goes now (the poller cannot be woken for
+	 * frames any more), and the poller must learn that it now waits
+	 * with a timeout, to take receive back after the grace.  Back (-1):
+	 * it waits for frames again.  Only on a change: not per transaction.
+	 */
+	if (on > 0)
+		poll_set_update(dev, &dev->ps);
+	wake_poller(dev);
+}
+
+/*
+ * The poller, standing aside: take receive back once the grace after
+ * the last busy poll is over and no thread serves, or busy polling was
+ * turned off.  Returns the epoll_wait timeout: -1 when it is not aside.
+ */
+static int poller_quiet_check(struct lkl_netdev *dev)
+{
+	struct poll_set *ps = &dev->ps;
+	int timeout = -1;
+
+	pthread_mutex_lock(&ps->lock);
+	if (ps->rx_quiet) {
+		if (__atomic_load_n(&dev->server.spin_max_us, __ATOMIC_RELAXED) &&
+		    (__atomic_load_n(&dev->server.busy, __ATOMIC_ACQUIRE) ||
+		     now_us() < ps->quiet_until_us))
+			timeout = (QUIET_GRACE_US + 999) / 1000;
+		else
+			ps->rx_quiet = 0;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return timeout;
+}
+
 /* The serving epoll: made before the poller's, so its entry comes first. */
 static int server_init(struct lkl_netdev *dev)
 {
@@ -767,7 +857,9 @@ static int server_init(struct lkl_netdev *dev)
 	struct lkl_host_server *srv = &dev->server;
 
 	srv->serve = serve_rx;
+	srv->quiet = serve_quiet;
 	srv->arg = dev;
+	srv->spin_max_us = dev->busy_poll_us;
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (srv->epfd < 0 || srv->wake_fd < 0 ||
@@ -893,6 +985,7 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 	be->in_use = 1;
 	dev->evfd = -1;
 	dev->poll_epfd = -1;
+	pthread_mutex_init(&dev->ps.lock, NULL);
 	dev->server.epfd = -1;
 	dev->server.wake_fd = -1;
 	dev->ifindex = -1;
@@ -936,6 +1029,7 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 		goto fail;
 	}
 	dev->poll_epfd = epoll_create1(EPOLL_CLOEXEC);
+	dev->ps.epfd = dev->poll_epfd;
 	if (dev->poll_epfd < 0 ||
 	    epoll_ctl(dev->poll_epfd, EPOLL_CTL_ADD, dev->evfd,
 		      &(struct epoll_event){ .events = EPOLLIN,
@@ -964,7 +1058,7 @@ int lkl_netdev_create(struct lkl_netdev_backend *be,
 	}
 	if (cfg->direct_rx) {
 		lkl_host_set_server(&dev->server);
-		dev->serving = 1;
+		__atomic_store_n(&dev->serving, 1, __ATOMIC_RELAXED);
 	}
 	*out = dev;
 	return 0;
@@ -1064,6 +1158,11 @@ void lkl_netdev_get_stats(const struct lkl_netdev *dev,
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	st->poll_errors += __atomic_load_n(&dev->server.errors,
 					   __ATOMIC_RELAXED);
+	st->busy_polls += __atomic_load_n(&dev->server.spins, __ATOMIC_RELAXED);
+	st->busy_poll_hits += __atomic_load_n(&dev->server.spin_hits,
+					      __ATOMIC_RELAXED);
+	st->busy_poll_ns += __atomic_load_n(&dev->server.spin_total_ns,
+					    __ATOMIC_RELAXED);
 }
 
 void lkl_netdev_set_link(struct lkl_netdev *dev, int up)
@@ -1076,7 +1175,10 @@ void lkl_netdev_set_link(struct lkl_netdev *dev, int up)
 
 void lkl_netdev_set_busy_poll(struct lkl_netdev *dev, int us)
 {
-	__atomic_store_n(&dev->busy_poll_us, us < 0 ? 0 : us, __ATOMIC_RELAXED);
+	if (us < 0)
+		us = 0;
+	__atomic_store_n(&dev->busy_poll_us, us, __ATOMIC_RELAXED);
+	__atomic_store_n(&dev->server.spin_max_us, us, __ATOMIC_RELAXED);
 	wake_poller(dev);
 }
 

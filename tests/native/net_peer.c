@@ -71,7 +71,8 @@ static const struct {
 	STAT(rx_dropped), STAT(rx_malformed), STAT(rx_oversize),
 	STAT(rx_errors), STAT(tx_dropped), STAT(tx_errors), STAT(rx_sw_csum),
 	STAT(rx_sw_gso), STAT(irqs), STAT(kicks), STAT(rx_direct),
-	STAT(poll_errors),
+	STAT(poll_errors), STAT(poller_rx_wakeups), STAT(busy_polls),
+	STAT(busy_poll_hits), STAT(busy_poll_ns),
 };
 #undef STAT
 

@@ -49,6 +49,8 @@ def test_nic_argument_checks():
         lkl.Nic(a, mac="zz:00:00:00:00:00")
     with pytest.raises(ValueError):
         lkl.Tap("x" * 20)
+    with pytest.raises(ValueError):
+        lkl.Nic(a, busy_poll_us=-1)
     a.close()
     b.close()
 
@@ -83,12 +85,14 @@ def test_tap_tcp_both_ways(preset):
 
 @needs_root
 @pytest.mark.watchdog(150)
-def test_direct_rx_in_direct_mode():
+@pytest.mark.parametrize("busy_poll_us", [0, 50])
+def test_direct_rx_in_direct_mode(busy_poll_us: int):
     with Netns() as ns:
         ns.add_tap("t5", "10.204.5.1/24")
         out = in_netns(ns.name, f"""
             import os, lkl
-            nic = lkl.Nic(lkl.Tap("t5"), offload=lkl.Offload.LARGE_SEGMENTS, direct_rx=True)
+            nic = lkl.Nic(lkl.Tap("t5"), offload=lkl.Offload.LARGE_SEGMENTS, direct_rx=True,
+                          busy_poll_us={busy_poll_us})
             assert nic.direct_rx
             k = lkl.boot(nics=[nic], syscall_mode="direct", cmdline="nohz=off")
             nic.up()
@@ -96,6 +100,11 @@ def test_direct_rx_in_direct_mode():
             tcp_both_ways(k, "10.204.5.1", "10.204.5.2", os.urandom({NBYTES}))
             st = nic.stats()["device"]
             assert st["rx_direct"] > 0 and st["rx_dropped"] == 0, st
+            assert st["busy_poll_hits"] <= st["busy_polls"], st
+            if not {busy_poll_us}:
+                assert st["busy_polls"] == 0, st
+            nic.set_busy_poll(0)   # and back: the poller takes receive again
+            tcp_both_ways(k, "10.204.5.1", "10.204.5.2", os.urandom(1 << 16))
             k.halt()
             print("OK")
         """)

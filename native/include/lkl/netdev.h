@@ -101,7 +101,13 @@ struct lkl_netdev_config {
 	unsigned char mac[6];
 	int mtu;		/* 0: no MTU advice (the kernel uses 1500) */
 	int queue_size;		/* ring entries, power of two; 0: 256 */
-	int busy_poll_us;	/* poller spins this long before sleeping */
+	/*
+	 * Busy polling, at most this many µs per wait (0: off).  With
+	 * direct_rx the thread that serves the device spins on the backend
+	 * before it sleeps, only while traffic is recent (adaptive, see
+	 * serve.h); without it the device's poller spins this long.
+	 */
+	int busy_poll_us;
 	/*
 	 * Direct syscall mode: a thread whose syscall sleeps receives this
 	 * device's frames itself instead of a poller thread waking it (one
@@ -162,6 +168,10 @@ struct lkl_netdev_stats {
 	 * no more and drops what it cannot send at once.
 	 */
 	uint64_t poll_errors;
+	/* The poller woke with the backend readable. */
+	uint64_t poller_rx_wakeups;
+	/* Busy polls by a serving thread, those that found work, their time. */
+	uint64_t busy_polls, busy_poll_hits, busy_poll_ns;
 };
 
 void lkl_netdev_get_stats(const struct lkl_netdev *dev,
@@ -170,7 +180,7 @@ void lkl_netdev_get_stats(const struct lkl_netdev *dev,
 /* Link state seen by the kernel (config-change interrupt). */
 void lkl_netdev_set_link(struct lkl_netdev *dev, int up);
 
-/* Change the poller's spin time (0: sleep at once). */
+/* Change busy_poll_us (0: sleep at once). */
 void lkl_netdev_set_busy_poll(struct lkl_netdev *dev, int us);
 
 /*

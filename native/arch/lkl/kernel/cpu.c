@@ -70,6 +70,41 @@ static void *borrow_jb[5];
 
 void schedule_idle(void);	/* kernel/sched/core.c */
 
+/*
+ * A host thread that leaves its task for good (a direct syscall that
+ * slept is done, park_and_leave) switches to the idle task when nothing
+ * else is runnable.  If the idle thread is parked, the leaving thread
+ * finishes that switch in the idle task's place and frees the CPU itself
+ * (lkl_idle_finish_in_place), the way a borrower does, instead of waking
+ * the idle thread only for it to do the same and park again: one host
+ * wakeup and two context switches less per such syscall.
+ */
+static bool idle_in_place;
+
+/* __switch_to() to the idle task by a leaving thread: true to stay. */
+bool lkl_idle_switch_in_place(void)
+{
+	if (!idle_parked)
+		return false;
+	idle_in_place = true;
+	return true;
+}
+
+/*
+ * After a leaving thread's jump out of __switch_to: if it switched to
+ * the idle task in place, finish the switch as the idle thread would
+ * (arch_cpu_idle) and give the CPU back.
+ */
+void lkl_idle_finish_in_place(void)
+{
+	if (!idle_in_place)
+		return;
+	idle_in_place = false;
+	schedule_tail(lkl_switched_from());
+	tick_nohz_idle_enter();
+	lkl_cpu_release(true);
+}
+
 /* __switch_to() is about to run the idle task. */
 void lkl_idle_switched_to(void)
 {
@@ -173,7 +208,7 @@ int lkl_cpu_init(void)
 	if (!cpu_sem)
 		return -ENOMEM;
 	cpu_shutdown = 0;
-	idle_parked = idle_borrowed = false;
+	idle_parked = idle_borrowed = idle_in_place = false;
 	return 0;
 }
 

@@ -426,8 +426,11 @@ static noinline void park_and_leave(struct shadow *s)
 {
 	struct task_struct *task = s->task;
 
-	if (__builtin_setjmp(s->leave_jb))
+	if (__builtin_setjmp(s->leave_jb)) {
+		/* Switched to idle in its place: finish and free the CPU. */
+		lkl_idle_finish_in_place();
 		return;
+	}
 	task->thread.exit_jb = NULL;
 	task->thread.exec_sem = task->thread.sched_sem;
 	task->thread.leave_jb = s->leave_jb;

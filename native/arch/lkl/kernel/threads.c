@@ -178,6 +178,9 @@ struct task_struct *__switch_to(struct task_struct *prev,
 
 	switched_from = prev;
 	lkl_current_ti = task_thread_info(next);
+	if (next == &init_task && leave && prev != &init_task &&
+	    lkl_idle_switch_in_place())
+		__builtin_longjmp(leave_jb, 1);	/* keeps the CPU, as idle */
 	if (next == &init_task)
 		lkl_idle_switched_to();
 	lkl_ops->sem_up(next->thread.exec_sem);

@@ -19,6 +19,8 @@ void lkl_cpu_shutdown(void);
 int lkl_cpu_init(void);
 /* Called by __switch_to() around the idle task. */
 void lkl_idle_switched_to(void);
+bool lkl_idle_switch_in_place(void);
+void lkl_idle_finish_in_place(void);
 bool lkl_idle_leaving(void **jb);
 
 /* irq.c */
