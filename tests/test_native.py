@@ -122,7 +122,9 @@ def test_tick_stops_when_idle_unless_nohz_off(mode: str) -> None:
     assert ticks < 25, f"{ticks} timer interrupts in 500 ms of idleness with dyntick-idle"
     out = run("tick_mode", "nohz=off", mode=mode, timeout=30)
     periodic = int(out.split("timer_irqs_per_500ms=")[1])
-    assert 350 <= periodic <= 600, f"{periodic} timer interrupts in 500 ms with nohz=off"
+    # 500 at HZ=1000; a loaded host delays the timer thread and its expiries
+    # coalesce (317 seen at load 2.5), so the bound only tells periodic from idle.
+    assert 200 <= periodic <= 600, f"{periodic} timer interrupts in 500 ms with nohz=off"
 
 
 @pytest.mark.parametrize("mode", MODES)
