@@ -11,37 +11,10 @@
 #include <lkl/linux/in6.h>
 #include <lkl/linux/errno.h>
 
-#include "test_util.h"
+#include "net_util.h"
 
 #define TRANSFER	(16 << 20)
 #define CHUNK		(64 << 10)
-
-struct sockname {
-	union {
-		struct lkl_sockaddr_in v4;
-		struct lkl_sockaddr_in6 v6;
-	};
-	int len;
-};
-
-static struct sockname loopback(int family, int port)
-{
-	struct sockname a;
-
-	memset(&a, 0, sizeof(a));
-	if (family == LKL_AF_INET) {
-		a.v4.sin_family = LKL_AF_INET;
-		a.v4.sin_port = __builtin_bswap16(port);
-		a.v4.sin_addr.s_addr = __builtin_bswap32(0x7f000001);
-		a.len = sizeof(a.v4);
-	} else {
-		a.v6.sin6_family = LKL_AF_INET6;
-		a.v6.sin6_port = __builtin_bswap16(port);
-		a.v6.sin6_addr.lkl_s6_addr[15] = 1;
-		a.len = sizeof(a.v6);
-	}
-	return a;
-}
 
 struct echo_server {
 	long listener;
@@ -97,7 +70,7 @@ static void *echo_reader(void *arg)
 
 static void tcp_echo(int family, const char *name)
 {
-	struct sockname a = loopback(family, 7000 + family);
+	struct net_addr a = net_loopback_addr(family, 7000 + family);
 	struct echo_server srv;
 	struct reader rd = { 0 };
 	static char buf[CHUNK];
@@ -146,7 +119,7 @@ static void tcp_echo(int family, const char *name)
 
 static void udp_round_trip(void)
 {
-	struct sockname a = loopback(LKL_AF_INET, 9000), b = loopback(LKL_AF_INET, 9001);
+	struct net_addr a = net_loopback_addr(LKL_AF_INET, 9000), b = net_loopback_addr(LKL_AF_INET, 9001);
 	struct lkl_sockaddr_in from;
 	int fromlen = sizeof(from);
 	char buf[64];

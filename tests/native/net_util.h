@@ -52,6 +52,16 @@ static inline int net_parse_addr(const char *s, int port, struct net_addr *a)
 	return -1;
 }
 
+/* The loopback address of family (LKL_AF_INET or LKL_AF_INET6), port. */
+static inline struct net_addr net_loopback_addr(int family, int port)
+{
+	struct net_addr a;
+
+	CHECK(net_parse_addr(family == LKL_AF_INET ? "127.0.0.1" : "::1", port,
+			     &a) == 0, "loopback address");
+	return a;
+}
+
 static inline void net_ifname(int ifindex, char name[LKL_IFNAMSIZ])
 {
 	struct lkl_ifreq ifr;

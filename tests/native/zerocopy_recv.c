@@ -15,43 +15,16 @@
 #include <lkl/linux/errno.h>
 #include <lkl/linux/time_types.h>
 
-#include "test_util.h"
+#include "net_util.h"
 
 #define TRANSFER	(16 << 20)
 #define CHUNK		(64 << 10)
 #define HOLD		4
 
-struct sockname {
-	union {
-		struct lkl_sockaddr_in v4;
-		struct lkl_sockaddr_in6 v6;
-	};
-	int len;
-};
-
-static struct sockname loopback(int family, int port)
-{
-	struct sockname a;
-
-	memset(&a, 0, sizeof(a));
-	if (family == LKL_AF_INET) {
-		a.v4.sin_family = LKL_AF_INET;
-		a.v4.sin_port = __builtin_bswap16(port);
-		a.v4.sin_addr.s_addr = __builtin_bswap32(0x7f000001);
-		a.len = sizeof(a.v4);
-	} else {
-		a.v6.sin6_family = LKL_AF_INET6;
-		a.v6.sin6_port = __builtin_bswap16(port);
-		a.v6.sin6_addr.lkl_s6_addr[15] = 1;
-		a.len = sizeof(a.v6);
-	}
-	return a;
-}
-
 /* A connected pair: *cli and *srv (the accepted end). */
 static void tcp_pair(int family, int port, long *cli, long *srv)
 {
-	struct sockname a = loopback(family, port);
+	struct net_addr a = net_loopback_addr(family, port);
 	long l = CHECK_OK(sys(LKL__NR_socket, family, LKL_SOCK_STREAM, 0));
 	struct lkl__kernel_sock_timeval rcvtimeo = { .tv_sec = 10 };
 	int big = 4 << 20;
