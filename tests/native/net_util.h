@@ -220,6 +220,17 @@ static inline long net_connect(const char *addr, int port)
 	return -1;
 }
 
+/* A connected TCP pair over family's loopback: *cli and *srv (accepted). */
+static inline void net_loopback_pair(int family, int port, long *cli, long *srv)
+{
+	const char *addr = family == LKL_AF_INET ? "127.0.0.1" : "::1";
+	long l = net_listen(addr, port);
+
+	*cli = net_connect(addr, port);
+	*srv = CHECK_OK(sys(LKL__NR_accept4, l, 0, 0, 0));
+	sys(LKL__NR_close, l);
+}
+
 static inline void net_send_all(long fd, const void *buf, size_t len)
 {
 	size_t done = 0;

@@ -24,16 +24,10 @@
 /* A connected pair: *cli and *srv (the accepted end). */
 static void tcp_pair(int family, int port, long *cli, long *srv)
 {
-	struct net_addr a = net_loopback_addr(family, port);
-	long l = CHECK_OK(sys(LKL__NR_socket, family, LKL_SOCK_STREAM, 0));
 	struct lkl__kernel_sock_timeval rcvtimeo = { .tv_sec = 10 };
 	int big = 4 << 20;
 
-	CHECK_OK(sys(LKL__NR_bind, l, (long)&a, a.len));
-	CHECK_OK(sys(LKL__NR_listen, l, 1));
-	*cli = CHECK_OK(sys(LKL__NR_socket, family, LKL_SOCK_STREAM, 0));
-	CHECK_OK(sys(LKL__NR_connect, *cli, (long)&a, a.len));
-	*srv = CHECK_OK(sys(LKL__NR_accept4, l, 0, 0, 0));
+	net_loopback_pair(family, port, cli, srv);
 	/*
 	 * Room to hold a few reads while asking for more: held bytes stay
 	 * charged, and the window closes once less than a segment (64 KiB
@@ -44,7 +38,6 @@ static void tcp_pair(int family, int port, long *cli, long *srv)
 	/* No read may hang the test. */
 	CHECK_OK(sys(LKL__NR_setsockopt, *srv, LKL_SOL_SOCKET,
 		     LKL_SO_RCVTIMEO_NEW, (long)&rcvtimeo, sizeof(rcvtimeo)));
-	sys(LKL__NR_close, l);
 }
 
 struct writer {

@@ -16,7 +16,7 @@
 #include <lkl/linux/errno.h>
 #include <lkl/linux/time_types.h>
 
-#include "test_util.h"
+#include "net_util.h"
 
 #define CHUNK	(64 << 10)
 #define SENDS	64
@@ -42,26 +42,6 @@ static void *reader_main(void *arg)
 	}
 	sha256_final(&h, r->digest);
 	return NULL;
-}
-
-static void tcp_pair(long *cli, long *srv)
-{
-	struct lkl_sockaddr_in a = {
-		.sin_family = LKL_AF_INET,
-		.sin_addr.s_addr = __builtin_bswap32(0x7f000001),
-	};
-	int alen = sizeof(a), one = 1;
-	long l = CHECK_OK(sys(LKL__NR_socket, LKL_AF_INET, LKL_SOCK_STREAM, 0));
-
-	CHECK_OK(sys(LKL__NR_bind, l, (long)&a, sizeof(a)));
-	CHECK_OK(sys(LKL__NR_getsockname, l, (long)&a, (long)&alen));
-	CHECK_OK(sys(LKL__NR_listen, l, 1));
-	*cli = CHECK_OK(sys(LKL__NR_socket, LKL_AF_INET, LKL_SOCK_STREAM, 0));
-	CHECK_OK(sys(LKL__NR_setsockopt, *cli, LKL_SOL_SOCKET, LKL_SO_ZEROCOPY,
-		     (long)&one, sizeof(one)));
-	CHECK_OK(sys(LKL__NR_connect, *cli, (long)&a, sizeof(a)));
-	*srv = CHECK_OK(sys(LKL__NR_accept4, l, 0, 0, 0));
-	sys(LKL__NR_close, l);
 }
 
 /*
@@ -112,7 +92,7 @@ static void acknowledged(long fd, uint32_t upto, uint32_t *next, int *copied)
  * refilled only once the kernel acknowledged the send before: what
  * arrives is what was sent.
  */
-static void stream(char *buf, const char *what, int want_copied)
+static void stream(char *buf, const char *what, int port, int want_copied)
 {
 	struct reader r = { 0 };
 	struct sha256 h;
@@ -120,9 +100,11 @@ static void stream(char *buf, const char *what, int want_copied)
 	uint32_t next = 0;
 	pthread_t t;
 	long cli, srv;
-	int i, copied = 0;
+	int i, copied = 0, one = 1;
 
-	tcp_pair(&cli, &srv);
+	net_loopback_pair(LKL_AF_INET, port, &cli, &srv);
+	CHECK_OK(sys(LKL__NR_setsockopt, cli, LKL_SOL_SOCKET, LKL_SO_ZEROCOPY,
+		     (long)&one, sizeof(one)));
 	r.fd = srv;
 	pthread_create(&t, NULL, reader_main, &r);
 	sha256_init(&h);
@@ -161,9 +143,9 @@ int main(void)
 	CHECK(lkl_zerocopy_alloc(0, &kbuf) == -LKL_EINVAL, "zero length");
 	CHECK(lkl_zerocopy_alloc(CHUNK, NULL) == -LKL_EINVAL, "no out pointer");
 	CHECK_OK(lkl_zerocopy_alloc(CHUNK, &kbuf));
-	stream(kbuf, "kernel-visible buffer", 0);
+	stream(kbuf, "kernel-visible buffer", 7400, 0);
 	CHECK(heap != NULL, "malloc");
-	stream(heap, "host heap", 1);
+	stream(heap, "host heap", 7401, 1);
 	CHECK_OK(lkl_zerocopy_free(kbuf, CHUNK));
 	PASS("allocator: alloc, send, free");
 	CHECK(!strstr(test_console, "WARNING") && !strstr(test_console, "BUG"),
