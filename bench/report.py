@@ -36,19 +36,18 @@ def syscall_section(data: dict) -> list[str]:
 
 
 def tcp_rr_section(data: dict) -> list[str]:
-    lines = ["## TCP_RR, 1 byte, round trip (µs)", "",
-             "| variant | transactions/s | mean | p50 | p99 | p50, p99 vs host, same layout "
-             "| CPU µs/transaction |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for r in data["rows"]:
         if r.get("failed"):
-            lines.append(f"| {r['name']} | failed | | | | | |")
+            rows.append([r["name"], "failed", "", "", "", "", ""])
             continue
-        lines.append(f"| {r['name']} | {r['tps']:.0f} | {r['rtt_mean_us']:.1f} "
-                     f"| {r['rtt_p50_us']:.1f} | {r['rtt_p99_us']:.1f} "
-                     f"| {r['ratio_to_host_p50']:.2f}x, {r.get('ratio_to_host_p99', 0):.2f}x "
-                     f"| {r.get('cpu_us_per_tx', 0):.1f} |")
-    return [*lines, ""]
+        rows.append([r["name"], f"{r['tps']:.0f}", f"{r['rtt_mean_us']:.1f}",
+                     f"{r['rtt_p50_us']:.1f}", f"{r['rtt_p99_us']:.1f}",
+                     f"{r['ratio_to_host_p50']:.2f}x, {r.get('ratio_to_host_p99', 0):.2f}x",
+                     f"{r.get('cpu_us_per_tx', 0):.1f}"])
+    return ["## TCP_RR, 1 byte, round trip (µs)", "", *table(
+        ["variant", "transactions/s", "mean", "p50", "p99", "p50, p99 vs host, same layout",
+         "CPU µs/transaction"], rows), ""]
 
 
 def figure6(data: dict) -> bool:
