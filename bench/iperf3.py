@@ -7,7 +7,8 @@ the namespace's own iperf3 on the host stack: LKL→host and host→LKL
 (``-R``) for each offload preset, beside host↔host iperf3 over a veth
 pair between two namespaces, in one run.  Namespaces are created here
 and deleted afterwards; addresses are 10.203.0.0/24 and 10.204.0.0/24
-inside them only.
+inside them only.  The host stack in those namespaces uses cubic, as the
+kernel in lkl does, whatever the machine's default.
 
 CPU per GB: the user+system CPU time of each side's process (psutil, read
 when the process has ended and before it is reaped) over the bytes moved.
@@ -40,6 +41,9 @@ PRELOAD = ROOT / "build" / "lib" / "liblkl-preload.so"
 RESULTS = ROOT / "bench" / "results"
 PRESETS = ["NONE", "CHECKSUM", "LARGE_SEGMENTS", "BIG_PACKETS"]
 PORT = 5201
+#: Every host-stack sender's congestion control: lkl's kernel default (the
+#: machine's own, bbr here, paces in hrtimers without an fq qdisc).
+CC = "cubic"
 
 
 def cpu_seconds_at_exit(proc: subprocess.Popen, timeout: float) -> float:
@@ -121,13 +125,13 @@ def summarise(name: str, stack: str, preset: str | None, direction: str,
 
 
 def host_veth(seconds: int, reverse: bool) -> dict:
-    with Netns("lklperf", "a") as a, Netns("lklperf", "b") as b:
+    with Netns("lklperf", "a", CC) as a, Netns("lklperf", "b", CC) as b:
         a.add_veth_to(b, "ip0", "ip1", "10.204.0.1/24", "10.204.0.2/24")
         return run_pair(b, a, [], "10.204.0.2", seconds, reverse)
 
 
 def lkl_tap(preset: str, mode: str, seconds: int, reverse: bool) -> dict:
-    with Netns("lklperf", "tap") as ns:
+    with Netns("lklperf", "tap", CC) as ns:
         with NetNS(ns.name) as ipr:
             ipr.link("add", ifname="perftap", kind="tuntap", mode="tap")
         ns.address("perftap", "10.203.0.1/24")
@@ -200,7 +204,7 @@ def main() -> None:
                     {"gbit_s_all": [t["gbit_s"] for t in tries],
                      "gbit_s_median": statistics.median(t["gbit_s"] for t in tries)})
     data = {"meta": {"seconds": args.seconds, "repeat": args.repeat, "mode": args.mode,
-                     "cpus": os.cpu_count(),
+                     "cpus": os.cpu_count(), "congestion_control": CC,
                      "loadavg_before_after": [load_before[0], os.getloadavg()[0]],
                      "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                    time.gmtime())},

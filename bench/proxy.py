@@ -16,7 +16,8 @@ seconds per GB moved (psutil; socat's forked children included).  The
 proxy runs with its sandbox on, as deployed.
 
 Everything runs in a namespace created here and deleted afterwards
-(10.200.18.0/24).  Needs root, iperf3 and socat.  Writes
+(10.200.18.0/24), whose TCP uses cubic as the kernel in lkl does, whatever
+the machine's default.  Needs root, iperf3 and socat.  Writes
 bench/results/proxy.json and proxy.md.
 """
 
@@ -50,6 +51,9 @@ COPIES = ("per byte the proxy process itself copies once (the lkl kernel's socke
           "the relay's 64 KiB buffer, recv); the host kernel copies it into the process (TAP "
           "readv into the virtio ring buffers) and out of it (send into a host socket); the "
           "reverse direction the same way round (TAP writev goes straight from the lkl skb)")
+#: The namespace's congestion control: lkl's kernel default (the machine's
+#: own, bbr here, paces in hrtimers without an fq qdisc).
+CC = "cubic"
 
 
 def wait_listening(ns: Namespace, host: str, port: int, timeout: float = 20) -> None:
@@ -157,7 +161,7 @@ def main() -> int:
         sys.exit("bench/proxy.py needs root (namespaces, TAP)")
     offloads = args.offload or OFFLOADS
     rows: list[dict[str, Any]] = []
-    with Namespace("lklbench", "proxy") as ns:
+    with Namespace("lklbench", "proxy", congestion_control=CC) as ns:
         subprocess.run(ns.exec_argv(["ip", "tuntap", "add", "dev", "pxb0", "mode", "tap",
                                 "multi_queue"]), check=True)
         ns.address("pxb0", f"{GUEST}/24")
@@ -228,7 +232,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
     result = {"bench": "proxy", "host": platform.node(), "cpus": os.cpu_count(),
-              "seconds": args.seconds, "repeat": args.repeat,
+              "seconds": args.seconds, "repeat": args.repeat, "congestion_control": CC,
               "copies_per_byte": COPIES,
               "workers": "--workers 2: two processes, each its own kernel, on one "
               "multi-queue TAP (the host spreads flows over the queues); the TAP is "

@@ -41,6 +41,8 @@ def main() -> int:
             return 1
         rows.append(dict(
             run=i, when=d["when"],
+            cc=d["config"].get("congestion_control") or
+            "host default " + d["config"].get("host_default_congestion_control", "?"),
             load=(d["config"].get("loadavg_before"), d.get("loadavg_after")),
             base=b["gbps_median"], base_s=b["gbps_samples"],
             large=lg["gbps_median"], large_s=lg["gbps_samples"],
@@ -52,16 +54,17 @@ def main() -> int:
           "Each run: every point 3 times (its median kept); large = large segments with "
           "mergeable_rx_bufs; syscall mode direct + nohz=off. Load averages and the machine "
           "CPU not spent in the two processes ('other', CPU s/GB) tell how busy the 2 vCPUs "
-          "were.", "",
-          "| run | when | load avg before / after | baseline Gbit/s (samples) "
+          "were. Sender CC: the congestion control of every sender (host namespaces and "
+          "LKL kernels alike).", "",
+          "| run | when | sender CC | load avg before / after | baseline Gbit/s (samples) "
           "| large Gbit/s (samples) | large / baseline | large, direct RX "
           "| 0-window adverts (large) | other CPU s/GB (large) | host<->host veth "
           "| LKL->host large / baseline |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bs = ", ".join(f"{x:.2f}" for x in r["base_s"])
         ls = ", ".join(f"{x:.2f}" for x in r["large_s"])
-        md.append(f"| {r['run']} | {r['when']} | {r['load'][0]} / {r['load'][1]} "
+        md.append(f"| {r['run']} | {r['when']} | {r['cc']} | {r['load'][0]} / {r['load'][1]} "
                   f"| {r['base']:.2f} ({bs}) | {r['large']:.2f} ({ls}) | {r['ratio']:.2f}x "
                   f"| {r['large_rx']} | {r['zw']} | {r['other']} | {r['ref']:.2f} "
                   f"| {r['l2h_ratio']:.2f}x |")

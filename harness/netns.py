@@ -26,16 +26,27 @@ _counter = itertools.count()
 
 
 class Netns:
-    """A network namespace that exists for the duration of a with-block."""
+    """A network namespace that exists for the duration of a with-block.
 
-    def __init__(self, prefix: str = "lkltest", tag: str = "") -> None:
+    ``congestion_control`` (benchmarks): the namespace's TCP uses it
+    instead of the one it inherits from the machine."""
+
+    def __init__(self, prefix: str = "lkltest", tag: str = "",
+                 congestion_control: str | None = None) -> None:
         self.name = "-".join(p for p in (prefix, tag, str(os.getpid()), str(next(_counter))) if p)
+        self.congestion_control = congestion_control
 
     def __enter__(self) -> Netns:
         netns.create(self.name)
-        with self.ipr() as ipr:
-            lo = ipr.link_lookup(ifname="lo")[0]
-            ipr.link("set", index=lo, state="up")
+        try:
+            with self.ipr() as ipr:
+                lo = ipr.link_lookup(ifname="lo")[0]
+                ipr.link("set", index=lo, state="up")
+            if self.congestion_control:
+                self.sysctl("net.ipv4.tcp_congestion_control", self.congestion_control)
+        except BaseException:
+            netns.remove(self.name)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -112,6 +123,12 @@ class Netns:
     def run(self, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(self.exec_argv(argv), capture_output=True,
                               text=True, timeout=timeout)
+
+    def sysctl(self, name: str, value: str) -> None:
+        """Set a per-namespace sysctl (dotted name) inside this namespace."""
+        out = self.run(["sysctl", "-qw", f"{name}={value}"])
+        if out.returncode:
+            raise RuntimeError(f"sysctl {name}={value} in {self.name}: {out.stderr.strip()}")
 
     def read_sys(self, path: str) -> str:
         """A /sys file as seen from inside the namespace."""

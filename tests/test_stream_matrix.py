@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -179,3 +180,19 @@ def test_a_ring_too_short_for_mergeable_large_segments_is_refused() -> None:
                           capture_output=True, text=True, timeout=20)
     assert proc.returncode != 0
     assert "lkl_netdev_create" in proc.stderr and "Invalid argument" in proc.stderr
+
+
+def test_a_benchmark_namespace_pins_its_congestion_control():
+    """bench/ senders use one congestion control whatever the machine's
+    default is (bbr without fq paces in hrtimers: a fifth of cubic here)."""
+    path = Path("/proc/sys/net/ipv4/tcp_congestion_control")
+    machine = path.read_text().strip()
+    other = "reno" if machine != "reno" else "cubic"
+    with Netns("lklstream", congestion_control=other) as ns:
+        assert ns.run(["cat", str(path)]).stdout.strip() == other
+        with ns.entered():
+            s = socket.socket()
+        with s:
+            got = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+        assert got.rstrip(b"\0").decode() == other
+    assert path.read_text().strip() == machine
