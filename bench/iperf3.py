@@ -35,15 +35,13 @@ from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from harness.netns import Netns  # noqa: E402
+from harness.netns import BENCH_CONGESTION_CONTROL, Netns  # noqa: E402
 
 PRELOAD = ROOT / "build" / "lib" / "liblkl-preload.so"
 RESULTS = ROOT / "bench" / "results"
 PRESETS = ["NONE", "CHECKSUM", "LARGE_SEGMENTS", "BIG_PACKETS"]
 PORT = 5201
-#: Every host-stack sender's congestion control: lkl's kernel default (the
-#: machine's own, bbr here, paces in hrtimers without an fq qdisc).
-CC = "cubic"
+CC = BENCH_CONGESTION_CONTROL
 
 
 def cpu_seconds_at_exit(proc: subprocess.Popen, timeout: float) -> float:

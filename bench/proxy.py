@@ -41,6 +41,7 @@ from pyroute2 import netns
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
+from harness.netns import BENCH_CONGESTION_CONTROL  # noqa: E402
 from harness.netns import Netns as Namespace  # noqa: E402
 from lkl.proxy.workers import read_ready  # noqa: E402
 
@@ -51,9 +52,7 @@ COPIES = ("per byte the proxy process itself copies once (the lkl kernel's socke
           "the relay's 64 KiB buffer, recv); the host kernel copies it into the process (TAP "
           "readv into the virtio ring buffers) and out of it (send into a host socket); the "
           "reverse direction the same way round (TAP writev goes straight from the lkl skb)")
-#: The namespace's congestion control: lkl's kernel default (the machine's
-#: own, bbr here, paces in hrtimers without an fq qdisc).
-CC = "cubic"
+CC = BENCH_CONGESTION_CONTROL
 
 
 def wait_listening(ns: Namespace, host: str, port: int, timeout: float = 20) -> None:

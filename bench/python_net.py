@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -56,11 +57,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
-from harness.netns import Netns  # noqa: E402
+from harness.netns import BENCH_CONGESTION_CONTROL, Netns, machine_congestion_control  # noqa: E402
 from harness.sockets import tcp_pair  # noqa: E402
-
-#: The congestion control of lkl's kernel (kernel-config: DEFAULT_CUBIC).
-LKL_CC = "cubic"
 
 CONFIGS = ("host-stdlib", "host-stdlib-cubic", "host-uvloop", "lkl-shadow-stock",
            "lkl-shadow-ours",
@@ -332,12 +330,11 @@ def run_child(config: str, args: argparse.Namespace, c10k_n: int = 0) -> dict[st
         argv += ["--c10k-n", str(c10k_n)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cc = config.removesuffix("-1core").removeprefix("host-stdlib-")
-    if cc == LKL_CC:
-        # Its own namespace (root only), loopback up, that congestion control.
-        with Netns("lklpynet", congestion_control=cc) as ns:
-            proc = subprocess.run(ns.exec_argv(argv), capture_output=True, text=True,
-                                  timeout=1200, env=env)
-    else:
+    with contextlib.ExitStack() as stack:
+        if cc == BENCH_CONGESTION_CONTROL:
+            # Its own namespace (root only), loopback up, that congestion control.
+            ns = stack.enter_context(Netns("lklpynet", congestion_control=cc))
+            argv = ns.exec_argv(argv)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200, env=env)
     if proc.returncode:
         return {"config": config, "error": (proc.stderr or proc.stdout).strip()[-2000:]}
@@ -463,8 +460,7 @@ def main() -> int:
     data: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                             "python": sys.version.split()[0], "repeat": args.repeat,
                             "load_average": os.getloadavg()[0], "rows": [], "c10k": [],
-                            "host_congestion_control": Path(
-                                "/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()}
+                            "host_congestion_control": machine_congestion_control()}
     rounds = args.repeat
     args.repeat = 1
     samples: dict[str, list[dict[str, Any]]] = {c: [] for c in args.configs}

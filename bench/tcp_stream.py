@@ -54,7 +54,7 @@ from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from harness.netns import Netns  # noqa: E402
+from harness.netns import BENCH_CONGESTION_CONTROL, Netns, machine_congestion_control  # noqa: E402
 from harness.tcp_stream import BIN, ROWS, Proc, Row  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -434,7 +434,7 @@ def main() -> int:
     parser.add_argument("--rows", help="comma-separated row keys (default: all)")
     parser.add_argument("--directions", help="comma-separated directions (default: all)")
     parser.add_argument("--binary", type=Path, default=BIN)
-    parser.add_argument("--cc", default="cubic",
+    parser.add_argument("--cc", default=BENCH_CONGESTION_CONTROL,
                         help="congestion control of every sender, host and LKL (default "
                              "cubic; the host's own default is in the report)")
     parser.add_argument("--threads", action="store_true", help="per-thread CPU in the JSON")
@@ -511,8 +511,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "config": {"seconds": args.seconds, "sizes": sizes, "repeat": args.repeat,
                    "mode": mode, "lkl_mem": "256M", "binary": str(args.binary),
-                   "congestion_control": args.cc, "host_default_congestion_control":
-                   Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip(),
+                   "congestion_control": args.cc,
+                   "host_default_congestion_control": machine_congestion_control(),
                    "loadavg_before": load_before,
                    "rows": {r.key: {"label": r.label, "offload": r.offload,
                                     "kernel": r.kernel, "host_tap": r.host} for r in ROWS}},

@@ -24,6 +24,18 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 _counter = itertools.count()
 
+#: The congestion control the benchmarks give every sender, host and lkl:
+#: Linux's default and lkl's kernel's (kernel-config DEFAULT_CUBIC).  A
+#: machine's own may differ, and bbr without an fq qdisc paces in hrtimers
+#: (a fifth of cubic's bulk throughput on this VM).
+BENCH_CONGESTION_CONTROL = "cubic"
+
+
+def machine_congestion_control() -> str:
+    """The congestion control a new namespace on this machine inherits."""
+    with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+        return f.read().strip()
+
 
 class Netns:
     """A network namespace that exists for the duration of a with-block.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.netns import Netns
+from harness.netns import Netns, machine_congestion_control
 from harness.tcp_stream import BIN, ROWS, Proc  # the matrix's own rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,14 +185,14 @@ def test_a_ring_too_short_for_mergeable_large_segments_is_refused() -> None:
 def test_a_benchmark_namespace_pins_its_congestion_control():
     """bench/ senders use one congestion control whatever the machine's
     default is (bbr without fq paces in hrtimers: a fifth of cubic here)."""
-    path = Path("/proc/sys/net/ipv4/tcp_congestion_control")
-    machine = path.read_text().strip()
+    machine = machine_congestion_control()
     other = "reno" if machine != "reno" else "cubic"
     with Netns("lklstream", congestion_control=other) as ns:
-        assert ns.run(["cat", str(path)]).stdout.strip() == other
+        assert ns.run(["cat", "/proc/sys/net/ipv4/tcp_congestion_control"]).stdout.strip() \
+            == other
         with ns.entered():
             s = socket.socket()
         with s:
             got = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
         assert got.rstrip(b"\0").decode() == other
-    assert path.read_text().strip() == machine
+    assert machine_congestion_control() == machine
