@@ -44,12 +44,13 @@ from pyroute2 import NetNS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from harness.netns import Netns  # noqa: E402
+from harness.netns import BENCH_CONGESTION_CONTROL, Netns  # noqa: E402
 
 TCP_RR = ROOT / "build" / "bench" / "tcp_rr"
 RESULTS = ROOT / "bench" / "results"
 PORT = 5201
 DIRECT = ["--mode", "direct", "--nohz-off"]
+CC = BENCH_CONGESTION_CONTROL
 
 
 def last_json(text: str, role: str | None = None) -> dict:
@@ -91,7 +92,7 @@ def run_pair(server_ns: Netns, server_addr: str, client_ns: Netns,
 def host_veth(cpu: int | None, opts: list[str], timeout: float,
               server_cpu: int | None = None) -> dict:
     """host <-> host over a veth pair between two namespaces."""
-    with Netns("lklbench", "a") as a, Netns("lklbench", "b") as b:
+    with Netns("lklbench", "a", CC) as a, Netns("lklbench", "b", CC) as b:
         with NetNS(a.name) as ipr:
             ipr.link("add", ifname="rr0", kind="veth", peer="rr1")
             ipr.link("set", index=ipr.link_lookup(ifname="rr1")[0], net_ns_fd=b.name)
@@ -104,7 +105,7 @@ def host_veth(cpu: int | None, opts: list[str], timeout: float,
 def lkl_tap(cpu: int | None, lkl_args: list[str], opts: list[str], timeout: float,
             server_cpu: int | None = None) -> dict:
     """lkl <-> host over a TAP device inside one namespace."""
-    with Netns("lklbench", "tap") as ns:
+    with Netns("lklbench", "tap", CC) as ns:
         with NetNS(ns.name) as ipr:
             ipr.link("add", ifname="rrtap", kind="tuntap", mode="tap")
         ns.address("rrtap", "10.201.0.1/24")
@@ -292,7 +293,8 @@ def main() -> int:
     report = {"benchmark": "TCP_RR 1 byte", "unit": "µs round trip",
               "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
               "config": {"count": args.count, "seconds": args.seconds, "repeat": args.repeat,
-                         "busy_poll_us": args.busy_poll_us, "cpus": os.cpu_count()},
+                         "busy_poll_us": args.busy_poll_us, "cpus": os.cpu_count(),
+                         "congestion_control": CC},
               "loadavg_before": before, "loadavg_after": loadavg(), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tcp_rr.json").write_text(json.dumps(report, indent=1) + "\n")

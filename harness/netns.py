@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
@@ -31,10 +32,45 @@ _counter = itertools.count()
 BENCH_CONGESTION_CONTROL = "cubic"
 
 
+_ALLOWED = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+_allowed_lock = threading.Lock()
+_allowed_users = 0
+_allowed_before = ""
+
+
 def machine_congestion_control() -> str:
     """The congestion control a new namespace on this machine inherits."""
     with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
         return f.read().strip()
+
+
+@contextlib.contextmanager
+def _allowed_in_namespaces(cc: str) -> Iterator[None]:
+    """Let namespaces make ``cc`` their default while the block runs.
+
+    Outside the initial namespace Linux lets only the machine's allowed
+    algorithms be the default (EPERM otherwise); a machine whose default
+    is bbr allows "reno bbr" and not cubic.  The list is the machine's:
+    it is widened for the block and put back by the last user."""
+    global _allowed_users, _allowed_before
+    with _allowed_lock:
+        with open(_ALLOWED) as f:
+            now = f.read().split()
+        if cc not in now:
+            if not _allowed_users:
+                _allowed_before = " ".join(now)
+            with open(_ALLOWED, "w") as f:
+                f.write(" ".join([*now, cc]))
+        _allowed_users += 1
+    try:
+        yield
+    finally:
+        with _allowed_lock:
+            _allowed_users -= 1
+            if not _allowed_users and _allowed_before:
+                with open(_ALLOWED, "w") as f:
+                    f.write(_allowed_before)
+                _allowed_before = ""
 
 
 class Netns:
@@ -47,23 +83,26 @@ class Netns:
                  congestion_control: str | None = None) -> None:
         self.name = "-".join(p for p in (prefix, tag, str(os.getpid()), str(next(_counter))) if p)
         self.congestion_control = congestion_control
+        self._undo = contextlib.ExitStack()
 
     def __enter__(self) -> Netns:
         netns.create(self.name)
+        self._undo.callback(netns.remove, self.name)
         try:
             with self.ipr() as ipr:
                 lo = ipr.link_lookup(ifname="lo")[0]
                 ipr.link("set", index=lo, state="up")
             if self.congestion_control:
+                self._undo.enter_context(_allowed_in_namespaces(self.congestion_control))
                 self.sysctl("net.ipv4.tcp_congestion_control", self.congestion_control)
         except BaseException:
-            netns.remove(self.name)
+            self._undo.close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         # Deleting the namespace deletes every device in it.
-        netns.remove(self.name)
+        self._undo.close()
 
     def ipr(self) -> NetNS:
         return NetNS(self.name)

@@ -28,6 +28,8 @@
 struct lkl_sem {
 	sem_t sem;
 	unsigned int magic;
+	/* How long the next down spins before sleeping (sem.c). */
+	unsigned int spin_ns;
 };
 
 /* sem.c */
@@ -50,6 +52,7 @@ lkl_thread_t host_thread_create(void (*fn)(void *), void *arg);
 void host_thread_exit(void);
 int host_thread_join(lkl_thread_t thread);
 lkl_thread_t host_thread_self(void);
+int host_thread_alone_on_cpu(void);
 struct lkl_tls_key *host_tls_alloc(void (*destructor)(void *));
 void host_tls_free(struct lkl_tls_key *k);
 int host_tls_set(struct lkl_tls_key *k, void *data);

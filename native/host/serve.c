@@ -86,32 +86,6 @@ unsigned int lkl_host_spin_next(unsigned int spin_ns, unsigned int max_ns,
 	return spin_ns < SPIN_MIN_NS ? 0 : spin_ns;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/*
- * Whether this thread may run on one host CPU only.  Then whatever it
- * waits for (the peer, or the device's poller) needs that CPU: a spin
- * yields it between looks.  Learnt once per thread.
- */
-static int alone_on_cpu(void)
-{
-	static __thread int known, alone;
-	cpu_set_t set;
-
-	if (!known) {
-		known = 1;
-		alone = !sched_getaffinity(0, sizeof(set), &set) &&
-			CPU_COUNT(&set) == 1;
-	}
-	return alone;
-}
-
 /*
  * Busy poll before sleeping: look at the backend and the wake eventfd
  * without blocking until the semaphore is posted, an event comes or
@@ -122,7 +96,7 @@ static int spin_wait(struct lkl_host_server *srv, struct lkl_sem *s,
 		     struct epoll_event *ev, int nev, uint64_t t0)
 {
 	uint64_t end = t0 + srv->spin_ns;
-	int yield = alone_on_cpu(), k, v;
+	int yield = host_thread_alone_on_cpu(), k, v;
 
 	__atomic_fetch_add(&srv->spins, 1, __ATOMIC_RELAXED);
 	do {
@@ -133,7 +107,7 @@ static int spin_wait(struct lkl_host_server *srv, struct lkl_sem *s,
 			return k;
 		if (yield)
 			sched_yield();
-	} while (now_ns() < end);
+	} while (host_time() < end);
 	return 0;
 }
 
@@ -156,7 +130,7 @@ void host_sem_down_serving(struct lkl_sem *s)
 	while (serving && sem_trywait(&s->sem) != 0) {
 		unsigned int max = __atomic_load_n(&srv->spin_max_us,
 						   __ATOMIC_RELAXED) * 1000U;
-		uint64_t n, t0 = max ? now_ns() : 0, t1;
+		uint64_t n, t0 = max ? host_time() : 0, t1;
 		struct epoll_event ev[2];
 		int i, k = 0, hit = 0;
 
@@ -167,7 +141,7 @@ void host_sem_down_serving(struct lkl_sem *s)
 			}
 			k = spin_wait(srv, s, ev, 2, t0);
 			hit = k != 0;
-			t1 = now_ns();
+			t1 = host_time();
 			__atomic_fetch_add(&srv->spin_total_ns, t1 - t0,
 					   __ATOMIC_RELAXED);
 			__atomic_fetch_add(&srv->spin_hits, hit, __ATOMIC_RELAXED);
@@ -181,7 +155,7 @@ void host_sem_down_serving(struct lkl_sem *s)
 			k = epoll_wait(srv->epfd, ev, 2, -1);
 		if (max)
 			srv->spin_ns = lkl_host_spin_next(srv->spin_ns, max,
-							  now_ns() - t0, hit);
+							  host_time() - t0, hit);
 		if (k < 0 && errno != EINTR) {
 			serve_failed(srv, errno);
 			serving = 0;

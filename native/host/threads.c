@@ -152,3 +152,21 @@ void *host_tls_get(struct lkl_tls_key *k)
 {
 	return pthread_getspecific(k->key);
 }
+
+/*
+ * Whether this thread may run on one host CPU only.  Then whatever it
+ * waits for (the peer, or the device's poller) needs that CPU: a spin
+ * must yield it, or not happen.  Learnt once per thread.
+ */
+int host_thread_alone_on_cpu(void)
+{
+	static __thread int known, alone;
+	cpu_set_t set;
+
+	if (!known) {
+		known = 1;
+		alone = !sched_getaffinity(0, sizeof(set), &set) &&
+			CPU_COUNT(&set) == 1;
+	}
+	return alone;
+}
