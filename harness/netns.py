@@ -35,7 +35,7 @@ BENCH_CONGESTION_CONTROL = "cubic"
 _ALLOWED = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
 _allowed_lock = threading.Lock()
 _allowed_users = 0
-_allowed_before = ""
+_allowed_before: list[str] = []
 
 
 def machine_congestion_control() -> str:
@@ -56,9 +56,9 @@ def _allowed_in_namespaces(cc: str) -> Iterator[None]:
     with _allowed_lock:
         with open(_ALLOWED) as f:
             now = f.read().split()
+        if not _allowed_users:
+            _allowed_before = now
         if cc not in now:
-            if not _allowed_users:
-                _allowed_before = " ".join(now)
             with open(_ALLOWED, "w") as f:
                 f.write(" ".join([*now, cc]))
         _allowed_users += 1
@@ -67,10 +67,12 @@ def _allowed_in_namespaces(cc: str) -> Iterator[None]:
     finally:
         with _allowed_lock:
             _allowed_users -= 1
-            if not _allowed_users and _allowed_before:
-                with open(_ALLOWED, "w") as f:
-                    f.write(_allowed_before)
-                _allowed_before = ""
+            if not _allowed_users:
+                with open(_ALLOWED) as f:
+                    widened = f.read().split() != _allowed_before
+                if widened:
+                    with open(_ALLOWED, "w") as f:
+                        f.write(" ".join(_allowed_before))
 
 
 class Netns:

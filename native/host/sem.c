@@ -92,6 +92,12 @@ static int spin_down(struct lkl_sem *s, unsigned int spin_ns, uint64_t t0)
 	}
 }
 
+static void sleep_down(struct lkl_sem *s)
+{
+	while (sem_wait(&s->sem) != 0 && errno == EINTR)
+		;
+}
+
 void host_sem_down(struct lkl_sem *s)
 {
 	unsigned int spin;
@@ -102,16 +108,14 @@ void host_sem_down(struct lkl_sem *s)
 	if (sem_trywait(&s->sem) == 0)
 		return;
 	if (host_thread_alone_on_cpu()) {
-		while (sem_wait(&s->sem) != 0 && errno == EINTR)
-			;
+		sleep_down(s);
 		return;
 	}
 	spin = __atomic_load_n(&s->spin_ns, __ATOMIC_RELAXED);
 	t0 = host_time();
 	hit = spin && spin_down(s, spin, t0);
 	if (!hit)
-		while (sem_wait(&s->sem) != 0 && errno == EINTR)
-			;
+		sleep_down(s);
 	__atomic_store_n(&s->spin_ns,
 			 lkl_host_spin_next(spin, SEM_SPIN_MAX_NS,
 					    host_time() - t0, hit),
